@@ -1,0 +1,1 @@
+"""flamingo_model."""
