@@ -6,8 +6,9 @@ make a write appear all at once: a reader (ours, or webdataset in a training job
 never see half a shard or half a completion marker.
 
 Locally that is a temporary file renamed into place (``os.replace`` is atomic on POSIX).
-On object stores an object becomes visible only when its upload completes, so writing to
-the final name is already atomic; a failed upload leaves nothing behind.
+On object stores an object becomes visible only when its upload completes; the content
+is staged in a local temporary file and uploaded in one call at the end, so an
+interrupted write uploads nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import glob
 import json
 import os
+import tempfile
 import uuid
 from typing import IO, Any, Iterator
 
@@ -122,19 +124,24 @@ def remove(path: str) -> None:
 @contextlib.contextmanager
 def atomic_writer(path: str) -> Iterator[IO[bytes]]:
     """A binary stream whose content appears at ``path`` only if the block completes."""
-    if not is_local(path):
-        with fsspec.open(path, "wb") as stream:
-            yield stream
-        return
-    final = local_path(path)
-    os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
-    temporary = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
+    if is_local(path):
+        final = local_path(path)
+        os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
+        temporary = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
+    else:
+        # Staged locally and uploaded in one call: an interrupted write uploads nothing.
+        final = None
+        temporary = os.path.join(tempfile.gettempdir(), f"flamboyance-{uuid.uuid4().hex}")
     try:
         with open(temporary, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, final)
+        if final is not None:
+            os.replace(temporary, final)
+        else:
+            fs, target = url_to_fs(path)
+            fs.put_file(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)

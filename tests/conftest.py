@@ -36,3 +36,57 @@ def wiki_site() -> Path:
 def article_benchmark() -> Path:
     """../shared/data/article-extraction-benchmark: 181 pages with hand-made article bodies."""
     return _shared("article-extraction-benchmark")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance for the tests that run builds in-process."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+class StaticSite:
+    """A real HTTP server on 127.0.0.1 serving a folder, counting the requests it answers."""
+
+    def __init__(self, root: Path) -> None:
+        import functools
+        import http.server
+        import threading
+
+        site = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                site.requests.append(self.path)
+                super().do_GET()
+
+        self.requests: list[str] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def static_site():
+    """Start a static file server for a folder: ``site = static_site(path)``; stopped after the test."""
+    sites: list[StaticSite] = []
+
+    def start(root: Path) -> StaticSite:
+        sites.append(StaticSite(root))
+        return sites[-1]
+
+    yield start
+    for site in sites:
+        site.close()

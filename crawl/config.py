@@ -1,0 +1,39 @@
+"""Settings of a dataset build (``flamboyance build --config FILE``).
+
+Each section belongs to the module that uses it (image normalisation, fetching); this
+file only gathers them, with the defaults a user gets when no config file is given.
+See ``configs/build.yaml`` for an annotated example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crawl.fetch import FetchConfig
+from crawl.images import ImageConfig
+
+
+@dataclass
+class ShardConfig:
+    """When a shard is full: whichever limit is reached first starts the next tar."""
+
+    max_samples: int = 1000
+    max_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass
+class BuildConfig:
+    images: ImageConfig = field(default_factory=ImageConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    shards: ShardConfig = field(default_factory=ShardConfig)
+    # WARC files larger than this are split into byte-range units, one Ray task each.
+    unit_bytes: int = 1024 * 1024 * 1024
+    # URL lists are cut into units of this many rows.
+    urls_per_unit: int = 10_000
+    # Pages whose images are fetched together: larger batches keep more downloads in
+    # flight at once, smaller ones bound the memory a task holds.
+    page_batch: int = 64
+    # HTML beyond this size is truncated before parsing, so one huge page cannot stall a task.
+    max_html_bytes: int = 5 * 1024 * 1024
+    # A filter preset name ("m3w", "obelics") or a path to a filter config; None keeps all.
+    filters: str | None = None

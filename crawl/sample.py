@@ -1,0 +1,181 @@
+"""A small synthetic web site, generated on the spot, for the demo and for tests.
+
+The site is ours (nothing is copied from elsewhere) and is built to exercise the whole
+path: pages with navigation and footer boilerplate around an article, figures with
+captions, lazy-loaded and ``srcset`` images, decorative icons and a spacer that filters
+should reject. Each content image shows a shape of some colour on a textured
+background, and its caption and the text around it name them, so the encoder and
+Flamingo stages have something learnable: the text depends on the image.
+
+``write_sample_warcs`` writes the site as two WARC files (pages and images), the same
+form as a Common Crawl download, so the demo runs offline through the real build.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import math
+import os
+import random
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+HOST = "https://demo.flamboyance.invalid"
+SHAPES = ("circle", "square", "triangle", "star")
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 205, 30),
+    "purple": (140, 60, 190),
+    "orange": (245, 140, 20),
+}
+BACKGROUNDS = ("striped", "dotted", "speckled", "plain")
+
+_OPENERS = (
+    "This page belongs to our gallery of simple shapes, drawn by hand for people who like geometry.",
+    "Every week we publish a few new drawings and describe how each one was made.",
+    "Our readers asked for more colourful shapes, so this collection brings several of them together.",
+)
+_FILLERS = (
+    "The drawing took about an hour, most of it spent getting the edges clean and the colour even.",
+    "We keep the background simple so that the shape stays the centre of attention.",
+    "Several readers wrote to us about this one, and we are grateful for every letter.",
+    "If you want to draw it yourself, start with a light pencil outline and fill it in slowly.",
+)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """What one content image shows; its caption is generated from these fields."""
+
+    shape: str
+    colour: str
+    background: str
+
+    @property
+    def caption(self) -> str:
+        return f"A {self.colour} {self.shape} on a {self.background} background."
+
+
+def draw(drawing: Drawing, size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """Render a drawing: a textured background, then the shape in its colour."""
+    width, height = size
+    base = tuple(rng.randint(200, 250) for _ in range(3))
+    image = Image.new("RGB", size, base)
+    pen = ImageDraw.Draw(image)
+    ink = tuple(max(0, c - 60) for c in base)
+    if drawing.background == "striped":
+        for x in range(-height, width, 18):
+            pen.line([(x, 0), (x + height, height)], fill=ink, width=6)
+    elif drawing.background == "dotted":
+        for y in range(8, height, 22):
+            for x in range(8, width, 22):
+                pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=ink)
+    elif drawing.background == "speckled":
+        for _ in range(width * height // 60):
+            x, y = rng.randrange(width), rng.randrange(height)
+            pen.point((x, y), fill=ink)
+    colour = tuple(min(255, max(0, c + rng.randint(-15, 15))) for c in COLOURS[drawing.colour])
+    side = min(width, height) * rng.uniform(0.45, 0.7)
+    cx = width / 2 + rng.uniform(-0.1, 0.1) * width
+    cy = height / 2 + rng.uniform(-0.1, 0.1) * height
+    r = side / 2
+    if drawing.shape == "circle":
+        pen.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+    elif drawing.shape == "square":
+        pen.rectangle([cx - r, cy - r, cx + r, cy + r], fill=colour)
+    elif drawing.shape == "triangle":
+        pen.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=colour)
+    else:
+        points = []
+        for k in range(10):
+            radius = r if k % 2 == 0 else r * 0.45
+            angle = math.pi / 2 + k * math.pi / 5
+            points.append((cx + radius * math.cos(angle), cy - radius * math.sin(angle)))
+        pen.polygon(points, fill=colour)
+    return image
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@dataclass
+class SampleSite:
+    """The generated site: page HTML and image bytes by URL, and what each image shows."""
+
+    pages: dict[str, str]
+    images: dict[str, tuple[str, bytes]]  # url -> (content type, bytes)
+    drawings: dict[str, Drawing]  # content image url -> what it shows
+
+
+def generate_site(pages: int = 40, images_per_page: int = 4, seed: int = 0) -> SampleSite:
+    """A deterministic site of ``pages`` articles with ``images_per_page`` drawings each."""
+    rng = random.Random(seed)
+    site = SampleSite(pages={}, images={}, drawings={})
+    icon = Image.new("RGB", (16, 16), (90, 90, 90))
+    site.images[f"{HOST}/static/icon-home.png"] = ("image/png", _encode(icon, "PNG"))
+    site.images[f"{HOST}/static/spacer.gif"] = ("image/gif", _encode(Image.new("P", (1, 1)), "GIF"))
+    for page in range(pages):
+        blocks = [f"<p>{rng.choice(_OPENERS)} {rng.choice(_FILLERS)}</p>"]
+        for slot in range(images_per_page):
+            drawing = Drawing(rng.choice(SHAPES), rng.choice(list(COLOURS)), rng.choice(BACKGROUNDS))
+            size = (rng.choice((320, 400, 480)), rng.choice((240, 320, 360)))
+            fmt, mime, ext = rng.choice((("JPEG", "image/jpeg", "jpg"), ("PNG", "image/png", "png")))
+            url = f"{HOST}/img/page-{page:03d}/drawing {slot}.{ext}"
+            quoted = url.replace(" ", "%20")
+            site.images[quoted] = (mime, _encode(draw(drawing, size, rng), fmt))
+            site.drawings[quoted] = drawing
+            relative = f"../img/page-{page:03d}/drawing%20{slot}.{ext}"
+            style = slot % 3
+            if style == 0:
+                tag = f'<img src="{relative}" alt="{drawing.colour} {drawing.shape}" width="{size[0]}" height="{size[1]}">'
+            elif style == 1:
+                tag = f'<img src="/static/spacer.gif" data-src="{relative}" alt="{drawing.colour} {drawing.shape}">'
+            else:
+                tag = f'<img srcset="{relative} 2x" src="{relative}" alt="">'
+            blocks.append(f"<figure>{tag}<figcaption>{drawing.caption}</figcaption></figure>")
+            blocks.append(
+                f"<p>Here the {drawing.shape} is painted {drawing.colour}, and the {drawing.background} "
+                f"background was chosen to set it off. {rng.choice(_FILLERS)}</p>"
+            )
+        title = f"Shape gallery, part {page + 1}"
+        site.pages[f"{HOST}/pages/{page:03d}.html"] = _page_html(title, "\n".join(blocks))
+    return site
+
+
+def _page_html(title: str, article: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body>
+<header><nav><a href="/"><img src="/static/icon-home.png" alt="home" width="16" height="16"></a>
+<a href="/pages/">All galleries</a> | <a href="/about.html">About us</a> | <a href="/contact.html">Contact</a></nav></header>
+<main><article><h1>{title}</h1>
+{article}
+</article></main>
+<footer><p>Copyright the shape gallery. All rights reserved. <a href="/privacy.html">Privacy</a></p></footer>
+</body></html>"""
+
+
+def write_sample_warcs(folder: str, pages: int = 40, images_per_page: int = 4, seed: int = 0) -> tuple[str, str, SampleSite]:
+    """Write the site as ``pages.warc.gz`` and ``images.warc.gz`` in ``folder``."""
+    from crawl.warc_writer import WarcWriter
+
+    site = generate_site(pages, images_per_page, seed)
+    os.makedirs(folder, exist_ok=True)
+    when = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    pages_path = os.path.join(folder, "pages.warc.gz")
+    images_path = os.path.join(folder, "images.warc.gz")
+    with WarcWriter(pages_path) as writer:
+        for url, html in site.pages.items():
+            headers = [("Content-Type", "text/html; charset=utf-8")]
+            writer.write_response(url, 200, headers, html.encode("utf-8"), date=when)
+    with WarcWriter(images_path) as writer:
+        for url, (mime, payload) in site.images.items():
+            writer.write_response(url, 200, [("Content-Type", mime)], payload, date=when)
+    return pages_path, images_path, site

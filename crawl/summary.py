@@ -1,0 +1,40 @@
+"""The summary a build prints at the end: what went in, what came out, what was lost and why."""
+
+from __future__ import annotations
+
+from typing import TextIO
+import sys
+
+from crawl.build import BuildResult
+from shards.layout import SHARD_SETS
+
+
+def print_summary(result: BuildResult, out: TextIO = sys.stdout) -> None:
+    stats = result.stats
+    lines = [
+        f"build: {result.output}",
+        f"  units: {result.units} ({result.skipped} already done, {len(result.failed)} failed)",
+        f"  WARC records read: {stats.get('warc/records')}",
+        f"  pages: {stats.get('pages/read')} read, {stats.get('pages/parsed')} parsed, "
+        f"{stats.get('documents/written')} documents written",
+        f"  images: {stats.get('images/found')} found, {stats.get('images/fetched')} fetched, "
+        f"{stats.get('images/attached')} attached to documents",
+        f"  pairs: {stats.get('pairs/written')}",
+    ]
+    for title, prefix in (("pages skipped", "pages/skipped"), ("records skipped", "warc/skipped"),
+                          ("corrupt input", "warc/corrupt"), ("images lost", "images/failed")):
+        reasons = stats.under(prefix)
+        if reasons:
+            lines.append(f"  {title}: " + ", ".join(f"{reason} {count}" for reason, count in reasons.items()))
+    for shard_set in SHARD_SETS:
+        manifest = result.manifests.get(shard_set)
+        if manifest:
+            lines.append(
+                f"  {shard_set}: {len(manifest['shards'])} shards, {manifest['samples']} samples, "
+                f"{manifest['bytes'] / 1e6:.1f} MB"
+            )
+    for unit, error in result.failed.items():
+        lines.append(f"  FAILED {unit}: {error}")
+    if result.failed:
+        lines.append("  run the same command again to retry the failed units")
+    print("\n".join(lines), file=out)

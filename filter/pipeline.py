@@ -1,0 +1,82 @@
+"""A filter pipeline: steps grouped by what they look at and when they can run.
+
+Order follows OBELICS: images first (a page that loses all its images need not have
+its text checked), then paragraphs (dropping boilerplate blocks before the document's
+text is judged), then the document as a whole.
+
+Stages of a build call it at three moments: ``select_images(doc, "url")`` before
+fetching images, ``select_images(doc, "fetched")`` and ``keep_pixels`` once bytes are
+in, and ``filter_text`` last. ``__call__`` runs every stage that needs no pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from filter.audit import FilterReport
+from filter.base import Filter
+from shards.document import Document, ImageNode, TextNode
+
+STAGES = ("url", "fetched", "pixels", "paragraphs", "documents")
+
+
+@dataclass
+class FilterPipeline:
+    """Filter steps by stage; every step keeps its own stats (``report()``)."""
+
+    url: list[Filter] = field(default_factory=list)
+    fetched: list[Filter] = field(default_factory=list)
+    pixels: list[Filter] = field(default_factory=list)
+    paragraphs: list[Filter] = field(default_factory=list)
+    documents: list[Filter] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [step.name for stage in STAGES for step in getattr(self, stage)]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"filter step names must be unique (their stats are keyed by name): {repeated}")
+        for stage, takes in (("url", {"image"}), ("fetched", {"image"}), ("pixels", {"pixels"}),
+                             ("paragraphs", {"text"}), ("documents", {"text", "document"})):
+            for step in getattr(self, stage):
+                if step.takes not in takes:
+                    raise ValueError(f"step {step.name!r} takes {step.takes!r} and cannot run in stage {stage!r}")
+
+    def steps(self) -> list[Filter]:
+        return [step for stage in STAGES for step in getattr(self, stage)]
+
+    def select_images(self, document: Document, stage: str = "url") -> Document:
+        """The document without the images that fail the ``url`` or ``fetched`` steps."""
+        steps = getattr(self, stage) if stage in ("url", "fetched") else None
+        if steps is None:
+            raise ValueError(f"image stage must be 'url' or 'fetched', not {stage!r}")
+        nodes = [node for node in document.nodes
+                 if not isinstance(node, ImageNode) or all(step(node, label=document.key) for step in steps)]
+        return dataclasses.replace(document, nodes=nodes)
+
+    def keep_pixels(self, image: Any, label: Any = None) -> bool:
+        """Whether decoded pixels (PIL image or numpy array) pass the pixel steps."""
+        return all(step(image, label=label) for step in self.pixels)
+
+    def filter_text(self, document: Document) -> Document | None:
+        """Drop failing paragraphs, then the document if it fails a document step."""
+        nodes = [node for node in document.nodes
+                 if not isinstance(node, TextNode) or all(step(node.text, label=document.key) for step in self.paragraphs)]
+        document = dataclasses.replace(document, nodes=nodes)
+        text = document.text()
+        for step in self.documents:
+            item = document if step.takes == "document" else text
+            if not step(item, label=document.key):
+                return None
+        return document
+
+    def __call__(self, document: Document) -> Document | None:
+        """Every stage that needs no pixels: URL and size checks of images, then text."""
+        document = self.select_images(document, "url")
+        document = self.select_images(document, "fetched")
+        return self.filter_text(document)
+
+    def report(self) -> FilterReport:
+        """The stats of every step, to store with the unit (``to_json``) and merge later."""
+        return FilterReport(step.stats for step in self.steps())

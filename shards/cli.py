@@ -1,0 +1,48 @@
+"""The ``flamboyance`` command: one subcommand per job, each defined next to its code.
+
+A subcommand module provides ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int`` (the exit status). Modules keep heavy imports (Ray, torch) inside
+``run`` so that ``flamboyance --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS = {
+    "build": "crawl.build_command",
+    "inspect": "shards.inspect",
+    "demo": "crawl.demo",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="flamboyance", description="Web pages to Flamingo training data, and Flamingo training on it.")
+    root.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
