@@ -10,7 +10,7 @@ nodes are numbered in page order, which is how ``KEY.{index}.jpg`` finds them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Protocol, Union
+from typing import Callable, Protocol, Union
 
 from crawl.images import ImageConfig, ImageError, ProcessedImage, process_image
 from shards.document import Document, ImageNode
@@ -18,6 +18,8 @@ from shards.stats import Stats
 
 # What a source answers for one URL: the raw bytes, or a failure reason such as "http_404".
 Fetched = Union[bytes, str]
+# Whether an image, its node filled in, stays in the document (the filters' say).
+ImageCheck = Callable[[ImageNode, ProcessedImage, str], bool]
 
 
 class ImageSource(Protocol):
@@ -64,8 +66,13 @@ def attach_images(
     config: ImageConfig,
     stats: Stats,
     cache: ImageCache,
+    keep: ImageCheck | None = None,
 ) -> list[list[bytes]]:
-    """Fill in the image nodes of ``documents``; return each document's JPEG payloads in order."""
+    """Fill in the image nodes of ``documents``; return each document's JPEG payloads in order.
+
+    ``keep`` is asked about each image that was fetched and normalised; images it
+    rejects are removed like failed ones (their reasons are counted by the filters).
+    """
     wanted = list(dict.fromkeys(node.url for doc in documents for node in doc.images() if cache.get(node.url) is None))
     if wanted:
         for url, fetched in source.get_many(wanted).items():
@@ -81,6 +88,9 @@ def attach_images(
                     stats.add(f"images/failed/{result}")
                     continue
                 _fill(node, result, len(kept))
+                if keep is not None and not keep(node, result, document.key):
+                    stats.add("images/filtered")
+                    continue
                 kept.append(result.jpeg)
                 stats.add("images/attached")
             nodes.append(node)

@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"[1/2] generated a site of {len(site.pages)} pages and {len(site.images)} images as WARCs in {sample_dir}")
 
     output = os.path.join(args.workdir, "shards")
-    config = BuildConfig()
-    config.shards.max_samples = 16  # several shards even from a small sample
+    # M3W's filters; units of a quarter of the WARC, so Ray runs several tasks; small
+    # shards, so even a small sample spans several.
+    config = BuildConfig(filters="m3w", unit_bytes=max(1, os.path.getsize(pages) // 4))
+    config.shards.max_samples = 16
     result = run_build(
         warc_units([pages], config.unit_bytes),
         output,

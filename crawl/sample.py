@@ -2,8 +2,8 @@
 
 The site is ours (nothing is copied from elsewhere) and is built to exercise the whole
 path: pages with navigation and footer boilerplate around an article, figures with
-captions, lazy-loaded and ``srcset`` images, decorative icons and a spacer that filters
-should reject. Each content image shows a shape of some colour on a textured
+captions, lazy-loaded and ``srcset`` images, and a share icon, a blank banner and a
+spacer that filters should reject. Each content image shows a shape of some colour on a textured
 background, and its caption and the text around it name them, so the encoder and
 Flamingo stages have something learnable: the text depends on the image.
 
@@ -32,18 +32,35 @@ COLOURS = {
     "purple": (140, 60, 190),
     "orange": (245, 140, 20),
 }
-BACKGROUNDS = ("striped", "dotted", "speckled", "plain")
+BACKGROUNDS = ("striped", "dotted", "speckled", "shaded")
 
 _OPENERS = (
     "This page belongs to our gallery of simple shapes, drawn by hand for people who like geometry.",
     "Every week we publish a few new drawings and describe how each one was made.",
     "Our readers asked for more colourful shapes, so this collection brings several of them together.",
+    "Welcome back to the gallery, where we keep adding small pictures made with a ruler and a compass.",
+    "Some of our oldest drawings are collected below, together with notes on how they came about.",
 )
 _FILLERS = (
     "The drawing took about an hour, most of it spent getting the edges clean and the colour even.",
     "We keep the background simple so that the shape stays the centre of attention.",
     "Several readers wrote to us about this one, and we are grateful for every letter.",
     "If you want to draw it yourself, start with a light pencil outline and fill it in slowly.",
+    "A friend of the gallery suggested the composition during a long train journey last spring.",
+    "Mixing the paint for this piece was harder than expected, since the first batch dried too fast.",
+    "Children who visit our workshop often choose this motif for their first attempts.",
+    "The original hangs in the hallway of our small office, next to a window facing the river.",
+    "Printing it on thick paper gives the texture a pleasant feel under the fingers.",
+    "Nobody remembers who first proposed this pairing, but it has stayed popular ever since.",
+    "Scanning the sheet at a high resolution kept every little imperfection of the brush.",
+    "Our teacher used to say that simple forms are the hardest ones to get exactly right.",
+)
+_DESCRIPTIONS = (
+    "Here the {shape} is painted {colour}, set against a {background} background.",
+    "In this picture a {colour} {shape} sits in the middle of a {background} field.",
+    "The {background} backdrop makes the {colour} of the {shape} stand out clearly.",
+    "We drew a {shape} in {colour} and placed it over a {background} pattern.",
+    "You can see a {colour} {shape}, with a {background} texture behind it.",
 )
 
 
@@ -78,6 +95,10 @@ def draw(drawing: Drawing, size: tuple[int, int], rng: random.Random) -> Image.I
         for _ in range(width * height // 60):
             x, y = rng.randrange(width), rng.randrange(height)
             pen.point((x, y), fill=ink)
+    else:  # shaded: a vertical gradient from the base colour to the ink
+        for y in range(height):
+            t = y / max(1, height - 1)
+            pen.line([(0, y), (width, y)], fill=tuple(round(b + (i - b) * t) for b, i in zip(base, ink)))
     colour = tuple(min(255, max(0, c + rng.randint(-15, 15))) for c in COLOURS[drawing.colour])
     side = min(width, height) * rng.uniform(0.45, 0.7)
     cx = width / 2 + rng.uniform(-0.1, 0.1) * width
@@ -121,8 +142,14 @@ def generate_site(pages: int = 40, images_per_page: int = 4, seed: int = 0) -> S
     icon = Image.new("RGB", (16, 16), (90, 90, 90))
     site.images[f"{HOST}/static/icon-home.png"] = ("image/png", _encode(icon, "PNG"))
     site.images[f"{HOST}/static/spacer.gif"] = ("image/gif", _encode(Image.new("P", (1, 1)), "GIF"))
+    share = Image.new("RGB", (24, 24), (255, 255, 255))
+    ImageDraw.Draw(share).ellipse([4, 4, 20, 20], fill=(30, 120, 220))
+    site.images[f"{HOST}/static/share-icon.png"] = ("image/png", _encode(share, "PNG"))
+    banner = Image.new("RGB", (728, 90), (250, 250, 250))
+    site.images[f"{HOST}/static/banner.png"] = ("image/png", _encode(banner, "PNG"))
     for page in range(pages):
-        blocks = [f"<p>{rng.choice(_OPENERS)} {rng.choice(_FILLERS)}</p>"]
+        fillers = rng.sample(_FILLERS, len(_FILLERS))
+        blocks = [f"<p>{rng.choice(_OPENERS)} {fillers.pop()}</p>"]
         for slot in range(images_per_page):
             drawing = Drawing(rng.choice(SHAPES), rng.choice(list(COLOURS)), rng.choice(BACKGROUNDS))
             size = (rng.choice((320, 400, 480)), rng.choice((240, 320, 360)))
@@ -140,10 +167,13 @@ def generate_site(pages: int = 40, images_per_page: int = 4, seed: int = 0) -> S
             else:
                 tag = f'<img srcset="{relative} 2x" src="{relative}" alt="">'
             blocks.append(f"<figure>{tag}<figcaption>{drawing.caption}</figcaption></figure>")
-            blocks.append(
-                f"<p>Here the {drawing.shape} is painted {drawing.colour}, and the {drawing.background} "
-                f"background was chosen to set it off. {rng.choice(_FILLERS)}</p>"
-            )
+            description = rng.choice(_DESCRIPTIONS).format(**vars(drawing))
+            blocks.append(f"<p>{description} {fillers.pop() if fillers else ''}</p>")
+        # Page furniture inside the article, for the filters to reject: a share button
+        # (too small, "icon" in its URL) and a blank banner (low information, too wide).
+        blocks.append('<p><img src="/static/share-icon.png" alt="share"> Share this gallery with a friend.</p>')
+        if page % 4 == 0:
+            blocks.insert(1, '<p><img src="/static/banner.png" alt=""></p>')
         title = f"Shape gallery, part {page + 1}"
         site.pages[f"{HOST}/pages/{page:03d}.html"] = _page_html(title, "\n".join(blocks))
     return site

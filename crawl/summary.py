@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TextIO
 import sys
 
-from crawl.build import BuildResult
+from shards.executor import StageResult
 from shards.layout import SHARD_SETS
 
 
-def print_summary(result: BuildResult, out: TextIO = sys.stdout) -> None:
+def print_summary(result: StageResult, out: TextIO = sys.stdout) -> None:
     stats = result.stats
     lines = [
         f"build: {result.output}",
@@ -26,6 +26,16 @@ def print_summary(result: BuildResult, out: TextIO = sys.stdout) -> None:
         reasons = stats.under(prefix)
         if reasons:
             lines.append(f"  {title}: " + ", ".join(f"{reason} {count}" for reason, count in reasons.items()))
+    filtered = stats.get("documents/filtered/before_fetch") + stats.get("documents/filtered/after_fetch")
+    if filtered or stats.get("images/filtered"):
+        lines.append(f"  filters dropped: {filtered} documents, {stats.get('images/filtered')} fetched images")
+    drops: dict[str, dict[str, int]] = {}
+    for name, count in stats.under("filter").items():
+        step, _, reason = name.partition("/dropped/")
+        if reason:
+            drops.setdefault(step, {})[reason] = count
+    for step, reasons in drops.items():
+        lines.append(f"    {step}: " + ", ".join(f"{reason} {count}" for reason, count in reasons.items()))
     for shard_set in SHARD_SETS:
         manifest = result.manifests.get(shard_set)
         if manifest:

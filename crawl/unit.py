@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 from crawl.attach import ImageCache, ImageSource, attach_images
 from crawl.config import BuildConfig
+from crawl.unit_filters import UnitFilters
 from crawl.pages import HTML_TYPES, page_to_document
 from crawl.units import Unit
 from crawl.warc import iter_records
@@ -50,13 +51,18 @@ def run_unit(
     """
     stats = stats if stats is not None else Stats()
     documents = pages if pages is not None else warc_documents(unit, config, stats)
+    filters = UnitFilters(config.filters, unit.id) if config.filters else None
+    if filters is not None:
+        documents = filters.before_fetch(documents, stats)
     cache = ImageCache()
     interleaved = ShardWriter(storage.join(output, INTERLEAVED), unit.id, config.shards.max_samples, config.shards.max_bytes)
     pairs = ShardWriter(storage.join(output, PAIRS), unit.id, config.shards.max_samples, config.shards.max_bytes)
     with interleaved, pairs:
         for batch in _batches(documents, config.page_batch):
-            payloads = attach_images(batch, images, config.images, stats, cache)
+            payloads = attach_images(batch, images, config.images, stats, cache, filters.keep_image if filters else None)
             for document, jpegs in zip(batch, payloads):
+                if filters is not None and not filters.after_fetch(document, stats):
+                    continue
                 interleaved.write(interleaved_sample(document, jpegs))
                 stats.add("documents/written")
                 for sample in pair_samples(document, jpegs):
@@ -64,6 +70,9 @@ def run_unit(
                     stats.add("pairs/written")
             if progress is not None:
                 progress(len(batch))
+    report = filters.pipeline.report() if filters is not None else None
+    if report is not None:
+        stats.merge(report.counters())
     marker = {
         "unit": unit.to_json(),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -73,6 +82,8 @@ def run_unit(
             PAIRS: [dict(shard.to_json(), unit=unit.id) for shard in pairs.shards],
         },
     }
+    if report is not None:
+        marker["filters"] = report.to_json()
     storage.write_json(marker_path(output, unit), marker)
     return marker
 

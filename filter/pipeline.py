@@ -1,12 +1,12 @@
 """A filter pipeline: steps grouped by what they look at and when they can run.
 
-Order follows OBELICS: images first (a page that loses all its images need not have
-its text checked), then paragraphs (dropping boilerplate blocks before the document's
-text is judged), then the document as a whole.
-
-Stages of a build call it at three moments: ``select_images(doc, "url")`` before
-fetching images, ``select_images(doc, "fetched")`` and ``keep_pixels`` once bytes are
-in, and ``filter_text`` last. ``__call__`` runs every stage that needs no pixels.
+Order follows OBELICS: images first, then paragraphs (dropping boilerplate blocks before
+the document's text is judged), then the document as a whole. A build calls it at
+three moments, so that nothing is downloaded for a page that its text already rules
+out: ``before_fetch`` (image URLs, paragraphs, document text), ``keep_image`` for each
+image once its bytes are in (decoded size, format, pixels), and ``after_fetch`` (document
+steps that count the images that survived). ``__call__`` runs every stage that needs no
+pixels, for documents that are already built.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from filter.audit import FilterReport
 from filter.base import Filter
 from shards.document import Document, ImageNode, TextNode
 
-STAGES = ("url", "fetched", "pixels", "paragraphs", "documents")
+STAGES = ("url", "paragraphs", "documents", "fetched", "pixels", "final")
 
 
 @dataclass
@@ -31,6 +31,7 @@ class FilterPipeline:
     pixels: list[Filter] = field(default_factory=list)
     paragraphs: list[Filter] = field(default_factory=list)
     documents: list[Filter] = field(default_factory=list)
+    final: list[Filter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         names = [step.name for stage in STAGES for step in getattr(self, stage)]
@@ -38,7 +39,8 @@ class FilterPipeline:
         if repeated:
             raise ValueError(f"filter step names must be unique (their stats are keyed by name): {repeated}")
         for stage, takes in (("url", {"image"}), ("fetched", {"image"}), ("pixels", {"pixels"}),
-                             ("paragraphs", {"text"}), ("documents", {"text", "document"})):
+                             ("paragraphs", {"text"}), ("documents", {"text", "document"}),
+                             ("final", {"text", "document"})):
             for step in getattr(self, stage):
                 if step.takes not in takes:
                     raise ValueError(f"step {step.name!r} takes {step.takes!r} and cannot run in stage {stage!r}")
@@ -60,22 +62,36 @@ class FilterPipeline:
         return all(step(image, label=label) for step in self.pixels)
 
     def filter_text(self, document: Document) -> Document | None:
-        """Drop failing paragraphs, then the document if it fails a document step."""
+        """Drop failing paragraphs, then the document if it fails a ``documents`` step."""
         nodes = [node for node in document.nodes
                  if not isinstance(node, TextNode) or all(step(node.text, label=document.key) for step in self.paragraphs)]
-        document = dataclasses.replace(document, nodes=nodes)
-        text = document.text()
-        for step in self.documents:
-            item = document if step.takes == "document" else text
-            if not step(item, label=document.key):
-                return None
-        return document
+        return self._judge(dataclasses.replace(document, nodes=nodes), self.documents)
+
+    def before_fetch(self, document: Document) -> Document | None:
+        """Image URL checks, then text: what can be decided before downloading anything."""
+        return self.filter_text(self.select_images(document, "url"))
+
+    def keep_image(self, node: ImageNode, pixels: Any | None, label: Any = None) -> bool:
+        """Whether a fetched image (its node filled in with decoded size) and its pixels pass."""
+        if not all(step(node, label=label) for step in self.fetched):
+            return False
+        return pixels is None or self.keep_pixels(pixels, label=label)
+
+    def after_fetch(self, document: Document) -> Document | None:
+        """The ``final`` document steps, on the images that survived fetching."""
+        return self._judge(document, self.final)
 
     def __call__(self, document: Document) -> Document | None:
-        """Every stage that needs no pixels: URL and size checks of images, then text."""
-        document = self.select_images(document, "url")
-        document = self.select_images(document, "fetched")
-        return self.filter_text(document)
+        """Every stage that needs no pixels, for documents that are already built."""
+        kept = self.before_fetch(document)
+        return None if kept is None else self.after_fetch(self.select_images(kept, "fetched"))
+
+    def _judge(self, document: Document, steps: list[Filter]) -> Document | None:
+        text = document.text()
+        for step in steps:
+            if not step(document if step.takes == "document" else text, label=document.key):
+                return None
+        return document
 
     def report(self) -> FilterReport:
         """The stats of every step, to store with the unit (``to_json``) and merge later."""

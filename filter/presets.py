@@ -4,7 +4,7 @@ A config lists steps per stage (``url``, ``fetched``, ``pixels``, ``paragraphs``
 ``documents``); each step is ``{step: KIND, ...options}`` with KIND one of ``STEPS``.
 A step is named ``STAGE/KIND`` unless the config gives ``name``, so the same kind can
 run at paragraph and document level with separate stats. The presets are the files
-``configs/filters-NAME.yaml`` of the project.
+``filter/preset_configs/NAME.yaml``, shipped with the package.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from filter.text import (
     WordRepetition,
 )
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+PRESETS = Path(__file__).resolve().parent / "preset_configs"
 
 STEPS = {cls.name: cls for cls in (
     WordCount, CharacterRepetition, WordRepetition, SpecialCharacters, StopWords, FlaggedWords,
@@ -82,7 +82,7 @@ def load_config(name_or_path: str) -> dict[str, Any]:
     """A preset's config (``m3w``, ``obelics``) or any YAML file's."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = CONFIGS / f"filters-{name_or_path}.yaml"
+        path = PRESETS / f"{name_or_path}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"filter config not found: {path}")
     with open(path, encoding="utf-8") as stream:

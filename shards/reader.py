@@ -23,7 +23,8 @@ yields batches. What it guarantees, and how:
   block per worker to get there (skipped samples' payloads are not read). The order
   relies on PyTorch's in-order round-robin over workers, which the loader restores by
   rotating worker roles. Drop counters (``loader.stats``) are part of the state, so they
-  survive a resume too.
+  survive a resume too. Under DDP every rank saves its own state (its cursors differ),
+  e.g. gathered with ``torch.distributed.all_gather_object`` into the checkpoint.
 
 Sample functions decide what a raw sample becomes (``shards/examples.py``); they raise
 ``DropSample`` (or ``ValueError``/``KeyError``/``OSError`` for bad data) to drop a
@@ -35,19 +36,26 @@ from __future__ import annotations
 import os
 import random
 import tarfile
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from shards import storage
-from shards.plan import Segment, block_permutation, samples_per_slot, seeded_rng, slot_segments
+from shards.manifest import SIZES
+from shards.plan import (
+    Segment,
+    block_permutation,
+    samples_per_slot,
+    seeded_rng,
+    slot_segments,
+)
 from shards.stats import Stats
 from shards.tar_samples import count_samples, iter_samples
-
-SIZES_FILE = "sizes.json"
 
 RawSample = dict[str, Any]
 SampleFn = Callable[[RawSample, random.Random], Any]
@@ -97,7 +105,7 @@ def shard_sizes(urls: list[str]) -> list[int]:
     for url in urls:
         folder, name = url.rsplit("/", 1) if "/" in url else (".", url)
         if folder not in folders:
-            path = storage.join(folder, SIZES_FILE)
+            path = storage.join(folder, SIZES)
             folders[folder] = storage.read_json(path) if storage.exists(path) else {}
         known = folders[folder].get(name)
         sizes.append(int(known) if known is not None else count_samples(url))
@@ -108,7 +116,7 @@ def distributed_rank() -> tuple[int, int]:
     """(rank, world size) from torch.distributed when initialised, else RANK/WORLD_SIZE, else (0, 1)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _source(urls: list[str], segments: list[Segment], start: int, stats: Stats) -> Iterator[RawSample | None]:
@@ -194,10 +202,14 @@ class _Epoch(IterableDataset):
         source = _source(self.urls, segments, cycle * self.budget + inner * size, stats)
         batch: list[Any] = []
         fruitless = 0
+        resuming = bool(state)
         while True:
             cycle, inner = divmod(block, per_cycle)
             start, length = cycle * self.budget + inner * size, min(size, self.budget - inner * size)
+            before = Counter(stats.counts)
             items = list(islice(source, length))
+            if resuming:  # the saved counters already hold this block's read failures
+                stats.counts, resuming = before, False
             order = block_permutation(length, self.config.seed, self.epoch, slot, block)
             for position in order[offset:]:
                 offset += 1

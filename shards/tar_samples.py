@@ -15,7 +15,8 @@ skipped and counted.
 from __future__ import annotations
 
 import tarfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from shards.stats import Stats
 from shards.storage import open_input

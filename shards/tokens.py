@@ -8,7 +8,8 @@ has nothing to end before it::
     image, "caption"             ->  <image>caption<EOC>
 
 Consecutive text blocks are joined with a newline; empty ones are skipped. The k-th
-``<image>`` stands for the document's k-th image node.
+``<image>`` stands for the document's k-th image node; the marker strings are removed
+from page text, where they would otherwise become markers without images.
 
 Windowing. A training example is a random window of ``max_tokens`` tokens (Flamingo:
 256) holding at most ``max_images`` images (Flamingo: 5, the first ones of the window).
@@ -32,8 +33,8 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -55,7 +56,7 @@ def render(document: Document, separator: str = "\n") -> str:
                 parts.append(END_OF_CHUNK_TOKEN)
             parts.append(IMAGE_TOKEN)
             continue
-        text = node.text.strip()
+        text = node.text.replace(IMAGE_TOKEN, "").replace(END_OF_CHUNK_TOKEN, "").strip()
         if not text:
             continue
         if parts and parts[-1] != IMAGE_TOKEN:

@@ -49,7 +49,7 @@ class ImageTransformConfig:
             raise ValueError(f"interpolation must be one of {sorted(_INTERPOLATION)}, not {self.interpolation!r}")
 
     @classmethod
-    def from_preprocess_cfg(cls, cfg: dict[str, Any]) -> "ImageTransformConfig":
+    def from_preprocess_cfg(cls, cfg: dict[str, Any]) -> ImageTransformConfig:
         """The config matching an open_clip model: ``model.visual.preprocess_cfg``."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in cfg.items() if k in known}
@@ -77,16 +77,22 @@ class ImageTransform:
         return tensor.mul_(self._scale).sub_(self._shift)
 
     def decode(self, payload: bytes) -> Image.Image:
-        """The image resized and cropped to ``size`` x ``size`` RGB; DropSample for bombs."""
+        """The image resized and cropped to ``size`` x ``size`` RGB.
+
+        Raises DropSample for bombs and for the non-OSError ways Pillow reports broken
+        files; OSError (unidentified or truncated images) is left to the loader to count.
+        """
         config, size = self.config, self.config.size
         try:
             image = Image.open(io.BytesIO(payload))
+            if image.width * image.height > config.max_pixels:
+                raise DropSample("decompression_bomb")
+            image.draft("RGB", self._fitted(image.width, image.height))
+            image = image.convert("RGB")
         except Image.DecompressionBombError:
             raise DropSample("decompression_bomb") from None
-        if image.width * image.height > config.max_pixels:
-            raise DropSample("decompression_bomb")
-        image.draft("RGB", self._fitted(image.width, image.height))
-        image = image.convert("RGB")
+        except (SyntaxError, EOFError):
+            raise DropSample("broken_image") from None
         width, height = self._fitted(image.width, image.height)
         image = image.resize((width, height), _INTERPOLATION[config.interpolation])
         if config.resize_mode == "squash":

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import webdataset
 from PIL import Image
 
-from shards import storage
 from shards.document import Document, ImageNode, TextNode
 from shards.layout import interleaved_sample
-from shards.reader import SIZES_FILE
+from shards.manifest import write_manifest
+from shards.writer import ShardWriter
 
 
 def jpeg(width: int = 40, height: int = 30, shade: int = 128) -> bytes:
@@ -30,20 +29,17 @@ def document(key: str, images: int = 1) -> Document:
 
 
 def write_shards(folder: Path, sizes: list[int], images: int = 1, sizes_json: bool = True) -> list[str]:
-    """Shards ``shard-NNNN.tar`` holding ``sizes[n]`` documents keyed ``sNdM``; returns their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, counts = [], {}
+    """One shard per size, holding documents keyed ``sNdM``, with the build's manifest and sizes.json."""
+    written = []
     for shard, size in enumerate(sizes):
-        path = folder / f"shard-{shard:04d}.tar"
-        with webdataset.TarWriter(str(path)) as writer:
+        with ShardWriter(str(folder), f"s{shard}", max_samples=size) as writer:
             for number in range(size):
                 doc = document(f"s{shard}d{number}", images)
                 writer.write(interleaved_sample(doc, [jpeg(shade=(shard * 31 + number) % 256)] * images))
-        paths.append(str(path))
-        counts[path.name] = size
+        written += writer.shards
     if sizes_json:
-        storage.write_json(str(folder / SIZES_FILE), counts)
-    return paths
+        write_manifest(str(folder), [info.to_json() for info in written])
+    return [str(folder / info.name) for info in written]
 
 
 def key_of(sample: dict, rng) -> str:

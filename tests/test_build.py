@@ -9,7 +9,8 @@ from urllib.parse import unquote, urljoin
 import pytest
 import webdataset
 
-from crawl.build import PlanMismatch, run_build
+from crawl.build import run_build
+from shards.executor import PlanMismatch
 from crawl.config import BuildConfig
 from crawl.fetch import FetchConfig
 from crawl.units import warc_units

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from loader_fixtures import key_of, write_shards
+
 from shards.reader import LoaderConfig, ShardLoader
 
 SHARD_SIZES = [3, 17, 8, 11, 26]  # five shards, 65 samples

@@ -12,14 +12,19 @@ import open_clip
 import pytest
 import torch
 import webdataset
+from loader_fixtures import document
 from PIL import Image
 
-from loader_fixtures import document
 from shards.document import Document, ImageNode, TextNode
-from shards.examples import EncoderPairExamples, FlamingoExamples, FlamingoPairExamples, collate
+from shards.examples import (
+    EncoderPairExamples,
+    FlamingoExamples,
+    FlamingoPairExamples,
+    collate,
+)
 from shards.layout import interleaved_sample, pair_samples
 from shards.reader import DropSample, LoaderConfig, ShardLoader
-from shards.tokens import TokenConfig, FlamingoTokenizer, render, train_tokenizer
+from shards.tokens import FlamingoTokenizer, TokenConfig, render, train_tokenizer
 from shards.transforms import CLIP_MEAN, CLIP_STD, ImageTransform, ImageTransformConfig
 
 

@@ -11,10 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from loader_fixtures import key_of, write_shards
+
 from shards.plan import samples_per_slot, slot_segments
 from shards.reader import DropSample, LoaderConfig, ShardLoader, shard_sizes
+from shards.stats import Stats
 from shards.tar_samples import iter_samples
 
 SIZES = [3, 17, 8, 11, 26]
@@ -54,11 +55,13 @@ def drop_some(sample: dict, rng) -> str:
 
 
 def test_resume_with_drops_continues_exactly(tmp_path: Path) -> None:
-    write_shards(tmp_path, SIZES)
+    paths = write_shards(tmp_path, SIZES)
+    Path(paths[2]).write_bytes(b"garbage" * 99)
     config = LoaderConfig(batch_size=3, num_workers=2, shuffle_buffer=4, seed=5)
-    full = list(ShardLoader(str(tmp_path / "*.tar"), drop_some, list, config))
+    uninterrupted = ShardLoader(str(tmp_path / "*.tar"), drop_some, list, config)
+    full = list(uninterrupted)
 
-    for stop in (1, 4, 7):
+    for stop in range(1, 20, 2):
         first = ShardLoader(str(tmp_path / "*.tar"), drop_some, list, config)
         batches = iter(first)
         before = [next(batches) for _ in range(stop)]
@@ -67,7 +70,9 @@ def test_resume_with_drops_continues_exactly(tmp_path: Path) -> None:
         second = ShardLoader(str(tmp_path / "*.tar"), drop_some, list, config)
         second.load_state_dict(state)
         assert before + list(second) == full
-        assert second.stats.get("loader/dropped/bad_image") > 0
+        assert second.stats.to_json() == uninterrupted.stats.to_json()  # counters survive, none twice
+    assert uninterrupted.stats.get("loader/dropped/bad_image") > 0
+    assert uninterrupted.stats.get("loader/failed_shards/ReadError") > 0
     assert len(full) == len(second) == 20  # 65 // 2 workers // 3 = 10 batches each
 
 
@@ -83,13 +88,15 @@ def test_corrupt_and_short_shards_are_counted_and_batches_stay_equal(tmp_path: P
     paths = write_shards(tmp_path, SIZES)
     Path(paths[1]).write_bytes(b"this is not a tar file" * 100)  # sizes.json still says 17
     data = Path(paths[4]).read_bytes()
-    Path(paths[4]).write_bytes(data[: len(data) // 2])  # truncated mid-shard
-    loader = ShardLoader(str(tmp_path / "*.tar"), key_of, list, LoaderConfig(batch_size=4, num_workers=0), world_size=2)
-    batches = list(loader)
-    assert len(batches) == len(loader) == 8 and all(len(batch) == 4 for batch in batches)
-    stats = loader.stats
-    assert stats.under("loader/failed_shards") == {"ReadError": 2} and stats.get("loader/missing_samples") > 0
-    assert stats.get("loader/wrapped") >= 1
+    Path(paths[4]).write_bytes(data[: len(data) // 2])  # truncated: 26 promised, 14 there
+    config = LoaderConfig(batch_size=4, num_workers=0)
+    loaders = [ShardLoader(str(tmp_path / "*.tar"), key_of, list, config, rank=rank, world_size=2) for rank in (0, 1)]
+    for loader in loaders:
+        batches = list(loader)
+        assert len(batches) == len(loader) == 8 and all(len(batch) == 4 for batch in batches)
+    stats = Stats.total(loader.stats for loader in loaders)
+    assert stats.under("loader/failed_shards").get("ReadError", 0) >= 1
+    assert stats.get("loader/missing_samples") >= 17 + 12 and stats.get("loader/wrapped") >= 2
 
 
 def test_sizes_from_sizes_json_or_counted(tmp_path: Path) -> None:
@@ -108,20 +115,18 @@ def test_non_file_members_are_skipped(tmp_path: Path) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(payload)
             archive.addfile(info, io.BytesIO(payload))
-    from shards.stats import Stats
-
     stats = Stats()
     assert list(iter_samples(str(path), stats=stats)) == [{"__key__": "a", "__url__": str(path), "txt": b"x", "json": b"{}"}]
     assert stats.to_json() == {"loader/skipped_members/no_field": 1, "loader/skipped_members/not_a_file": 1}
 
 
 def test_https_shards_read_like_local_ones(tmp_path: Path) -> None:
-    write_shards(tmp_path, SIZES)
+    paths = write_shards(tmp_path, SIZES)
     handler = functools.partial(QuietHandler, directory=str(tmp_path))
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        urls = [f"{base}/shard-{n:04d}.tar" for n in range(len(SIZES))]
+        urls = [f"{base}/{Path(path).name}" for path in paths]
         config = LoaderConfig(batch_size=4, num_workers=0, shuffle_buffer=8, seed=2)
         remote = list(ShardLoader(urls, key_of, list, config, rank=1, world_size=2))
         server.shutdown()
@@ -132,3 +137,31 @@ def test_https_shards_read_like_local_ones(tmp_path: Path) -> None:
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
+
+
+def test_s3_shards_read_like_local_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3 = pytest.importorskip("boto3")
+    s3fs = pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    write_shards(tmp_path, SIZES)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for name, value in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                            ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", f"http://{host}:{port}")]:
+            monkeypatch.setenv(name, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="loader-test")
+        for path in tmp_path.iterdir():
+            client.upload_file(str(path), "loader-test", f"shards/{path.name}")
+        config = LoaderConfig(batch_size=4, num_workers=0, shuffle_buffer=8, seed=2)
+        remote = ShardLoader("s3://loader-test/shards/*.tar", key_of, list, config, rank=1, world_size=2)
+        assert remote.sizes == SIZES  # from the sizes.json in the bucket
+        local = ShardLoader(str(tmp_path / "*.tar"), key_of, list, config, rank=1, world_size=2)
+        assert list(remote) == list(local)
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()

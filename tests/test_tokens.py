@@ -47,6 +47,7 @@ def test_render_guide_example_and_edge_cases() -> None:
     assert render(doc("IMG", "caption")) == "<image>caption<EOC>"
     assert render(doc("A", "B ", "IMG", "IMG")) == "A\nB<EOC><image><EOC><image><EOC>"
     assert render(doc("  ", "A")) == "A<EOC>"
+    assert render(doc("a web page that says <image> and <EOC>", "IMG")) == "a web page that says  and<EOC><image><EOC>"
 
 
 def test_tokens_labels_and_media_index(tokenizer) -> None:
@@ -87,7 +88,7 @@ def test_attend_to_next_image(tokenizer) -> None:
 
 def test_window_holds_at_most_five_images_in_order(tokenizer) -> None:
     # 12 images, each followed by its own caption "Caption number <k words>" to identify it.
-    words = "one two three four five six seven".split()
+    words = ["one", "two", "three", "four", "five", "six", "seven"]
     parts = ["The quick brown fox jumps over the lazy dog."]
     for k in range(12):
         parts += ["IMG", "Caption number " + " ".join(words[: k % 7 + 1]) + ".", "The lazy dog."]

@@ -1,0 +1,80 @@
+"""Settings of the Flamingo model and of its training, as plain dataclasses.
+
+Loaded with ``shards.config.load(TrainConfig, path, overrides)`` from
+``configs/flamingo-*.yaml``; defaults are the Flamingo paper's where it gives one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FlamingoConfig:
+    """Shape of the parts Flamingo adds to a frozen LM and a frozen vision encoder."""
+
+    # A GATED XATTN-DENSE block before every ``cross_attn_every``-th LM layer (1 = all).
+    cross_attn_every: int = 1
+    cross_attn_heads: int = 8
+    cross_attn_dim_head: int = 64
+    ff_mult: int = 4
+    # Perceiver Resampler: learned latents per image, depth, attention shape.
+    num_latents: int = 64
+    perceiver_depth: int = 6
+    perceiver_heads: int = 8
+    perceiver_dim_head: int = 64
+    # Learned time embeddings for up to this many frames per media item (video).
+    max_frames: int = 8
+    # Recompute block activations in the backward pass to save memory.
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class DatasetConfig:
+    """One training dataset: shards, how its samples become examples, its loss weight."""
+
+    name: str = "interleaved"
+    urls: list[str] = field(default_factory=list)
+    # "interleaved" (KEY.json + KEY.i.jpg) or "pairs" (KEY.jpg + KEY.txt).
+    kind: str = "interleaved"
+    weight: float = 1.0
+    batch_size: int = 4
+    max_tokens: int = 256
+    max_images: int = 5
+    num_workers: int = 1
+
+
+def default_datasets() -> list[DatasetConfig]:
+    """Flamingo's mixture: M3W 1.0, LTIP 0.2, ALIGN 0.2 (video, VTP 0.03, when given)."""
+    return [
+        DatasetConfig("interleaved", kind="interleaved", weight=1.0),
+        DatasetConfig("ltip", kind="pairs", weight=0.2, max_tokens=64, max_images=1),
+        DatasetConfig("align", kind="pairs", weight=0.2, max_tokens=32, max_images=1),
+    ]
+
+
+@dataclass
+class TrainConfig:
+    """A training run: model sources, data mixture, optimiser, checkpoints and logging."""
+
+    # A local Hugging Face causal-LM folder (config + weights + tokenizer), loaded offline.
+    lm: str = ""
+    # An open_clip model name plus a local checkpoint ("ViT-B-32:/path/ckpt.pt"),
+    # or the path of an image tower exported by pretrain_encoder.
+    encoder: str = ""
+    image_size: int = 224
+    model: FlamingoConfig = field(default_factory=FlamingoConfig)
+    datasets: list[DatasetConfig] = field(default_factory=default_datasets)
+    steps: int = 1000
+    lr: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    # "bf16" autocasts on GPU; on CPU training runs in float32 whatever is asked.
+    precision: str = "bf16"
+    # "ddp" or "fsdp" when started with torchrun; ignored in a single process.
+    parallel: str = "ddp"
+    seed: int = 0
+    output: str = "flamingo-run"
+    checkpoint_every: int = 200
+    log_every: int = 10

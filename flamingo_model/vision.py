@@ -1,0 +1,79 @@
+"""The frozen vision encoder as Flamingo sees it: images in, a grid of spatial features out.
+
+Flamingo conditions on the encoder's feature map, not its pooled embedding: the
+resampler needs the spatial detail. ``VisionFeatures`` wraps any module that maps
+[B, C, H, W] to [B, V, D] features (for example pretrain_encoder's exported tower), or
+an open_clip ``VisionTransformer``, whose token sequence before pooling it asks for
+with ``output_tokens=True``. Its weights are frozen and it always runs in eval mode.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class VisionFeatures(nn.Module):
+    """Frozen encoder: images [B, N, T, C, H, W] -> features [B, N, T, V, D]."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        if hasattr(encoder, "output_tokens"):  # open_clip VisionTransformer: keep the patch tokens
+            encoder.output_tokens = True
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.dim = self._probe_dim()
+
+    def train(self, mode: bool = True) -> "VisionFeatures":
+        return super().train(False)
+
+    def _probe_dim(self) -> int:
+        size = getattr(self.encoder, "image_size", 224)
+        side = size[0] if isinstance(size, (tuple, list)) else int(size)
+        parameter = next(self.encoder.parameters())
+        with torch.no_grad():
+            probe = torch.zeros(1, 3, side, side, device=parameter.device, dtype=parameter.dtype)
+            return int(self.grid(probe).shape[-1])
+
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, C, H, W] -> [B, V, D] spatial features."""
+        out = self.encoder(images)
+        if isinstance(out, (tuple, list)):  # (pooled, tokens) from open_clip
+            out = out[-1]
+        if out.dim() == 4:  # a convolutional map [B, D, h, w]
+            out = out.flatten(2).transpose(1, 2)
+        if out.dim() != 3:
+            raise ValueError(f"the vision encoder must return [B, V, D] features, got shape {tuple(out.shape)}")
+        return out
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        batch, media, frames = images.shape[:3]
+        features = self.grid(images.flatten(0, 2))
+        return features.view(batch, media, frames, *features.shape[1:])
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """One unit vector per image [B, C, H, W] -> [B, D]: the mean of its features (for RICES)."""
+        return nn.functional.normalize(self.grid(images).float().mean(dim=1), dim=-1)
+
+
+def load_encoder(spec: str) -> nn.Module:
+    """An image tower from ``NAME:CHECKPOINT`` (an open_clip model and its local weights).
+
+    Weights are loaded with ``weights_only`` so no untrusted pickle is executed.
+    """
+    import open_clip
+
+    name, sep, checkpoint = spec.partition(":")
+    if not sep:
+        raise ValueError(f"encoder {spec!r} is not of the form OPEN_CLIP_MODEL:CHECKPOINT_PATH")
+    model = open_clip.create_model(name, pretrained=None)
+    from shards import storage
+
+    with storage.open_input(checkpoint) as stream:
+        state = torch.load(stream, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    visual = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
+    model.visual.load_state_dict(visual or state)
+    return model.visual

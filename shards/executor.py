@@ -1,0 +1,150 @@
+"""Running a stage as units of work on Ray, resumably, with completion markers.
+
+Every stage that writes shards (the build, dedup) follows the same contract, and this
+module is its one implementation:
+
+* a **plan** (``PLAN_FILE`` in the output folder) records the inputs, settings and units;
+  re-running with other inputs or settings into the same folder is refused;
+* each unit writes its shards (named after the unit id) and then, last and atomically,
+  a **completion marker** ``{markers}/UNIT.json`` listing them with the unit's stats;
+* on a re-run, units with a marker are skipped, and shards that no marker lists (left by
+  a crashed attempt) are deleted, because their unit runs again and rewrites them;
+* at the end, manifests and merged stats are derived from the markers alone.
+
+So a stage can be interrupted at any point and run again: no sample is lost, none is
+duplicated, and the totals stay exact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from shards import storage
+from shards.manifest import write_manifest
+from shards.stats import Stats
+
+log = logging.getLogger(__name__)
+
+PLAN_FILE = "plan.json"
+STATS_FILE = "stats.json"
+
+
+class PlanMismatch(RuntimeError):
+    """The output folder holds a run of other inputs or settings."""
+
+
+@dataclass
+class StageResult:
+    """What a run of a stage leaves behind, for summaries and tests."""
+
+    output: str
+    units: int
+    skipped: int
+    failed: dict[str, str] = field(default_factory=dict)
+    markers: dict[str, dict] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def check_plan(output: str, plan: dict[str, Any]) -> None:
+    """Record the plan of a new run, or refuse one whose plan differs from the recorded one."""
+    storage.makedirs(output)
+    plan = json.loads(json.dumps(plan))  # compare in the form it is stored in
+    path = storage.join(output, PLAN_FILE)
+    if not storage.exists(path):
+        storage.write_json(path, plan)
+    elif storage.read_json(path) != plan:
+        raise PlanMismatch(
+            f"{output} holds a run of other inputs or settings ({path}); "
+            "use a new output folder, or delete it to start over"
+        )
+
+
+def load_markers(folder: str) -> dict[str, dict]:
+    """The completion markers in ``folder``, by unit id."""
+    markers = {}
+    for path in storage.listdir(folder):
+        if path.endswith(".json"):
+            marker = storage.read_json(path)
+            markers[marker["unit"]["id"]] = marker
+    return markers
+
+
+def remove_unlisted_shards(output: str, shard_sets: tuple[str, ...], markers: dict[str, dict]) -> None:
+    """Delete shards (and temporary files) that no completion marker lists."""
+    listed = {shard["name"] for marker in markers.values() for shards in marker["shards"].values() for shard in shards}
+    for shard_set in shard_sets:
+        for path in storage.listdir(storage.join(output, shard_set)):
+            name = path.replace("\\", "/").rsplit("/", 1)[-1]
+            if (name.endswith(".tar") and name not in listed) or ".tar.tmp-" in name:
+                log.info("removing %s: no finished unit lists it", path)
+                storage.remove(path)
+
+
+def merge_markers(output: str, shard_sets: tuple[str, ...], markers: dict[str, dict]) -> tuple[Stats, dict[str, dict]]:
+    """Write ``stats.json`` and each shard set's manifest from the markers; return both."""
+    stats = Stats.total(Stats.from_json(marker["stats"]) for marker in markers.values())
+    stats.add("units/done", len(markers))
+    storage.write_json(storage.join(output, STATS_FILE), stats.to_json())
+    manifests = {}
+    for shard_set in shard_sets:
+        shards = [shard for marker in markers.values() for shard in marker["shards"][shard_set]]
+        manifests[shard_set] = write_manifest(storage.join(output, shard_set), shards)
+    return stats, manifests
+
+
+# Starts one unit as a Ray task: (unit, progress actor) -> object ref of its marker.
+Submit = Callable[[Any, Any], Any]
+
+
+def run_pending(
+    units: list[Any],
+    markers: dict[str, dict],
+    submit: Submit,
+    ray_address: str | None = None,
+    show_progress: bool = True,
+) -> dict[str, str]:
+    """Run the units that have no marker; add their markers; return failures by unit id.
+
+    A unit that raises is reported and the others go on; running the stage again
+    retries it.
+    """
+    import ray
+
+    from shards.progress import ProgressDisplay
+
+    pending = [unit for unit in units if unit.id not in markers]
+    failed: dict[str, str] = {}
+    if not pending:
+        return failed
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    display = ProgressDisplay(total_units=len(units), done_units=len(units) - len(pending), enabled=show_progress)
+    tasks = {submit(unit, display.actor): unit for unit in pending}
+    waiting = list(tasks)
+    while waiting:
+        ready, waiting = ray.wait(waiting, num_returns=1, timeout=0.5)
+        for ref in ready:
+            unit = tasks[ref]
+            try:
+                markers[unit.id] = ray.get(ref)
+            except Exception as error:  # noqa: BLE001 - a failed unit is reported, the rest go on
+                failed[unit.id] = _error_summary(error)
+                log.error("unit %s failed: %s", unit.id, failed[unit.id])
+            display.unit_done()
+        display.refresh()
+    display.close()
+    return failed
+
+
+def _error_summary(error: BaseException) -> str:
+    cause = getattr(error, "cause", None) or error
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"
