@@ -31,8 +31,12 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     sample_dir = os.path.join(args.workdir, "sample")
-    pages, images, site = write_sample_warcs(sample_dir, pages=args.pages)
-    print(f"[1/2] generated a site of {len(site.pages)} pages and {len(site.images)} images as WARCs in {sample_dir}")
+    pages, images = (os.path.join(sample_dir, name) for name in ("pages.warc.gz", "images.warc.gz"))
+    if os.path.exists(pages) and os.path.exists(images):
+        print(f"[1/2] reusing the sample site in {sample_dir}")
+    else:
+        pages, images, site = write_sample_warcs(sample_dir, pages=args.pages)
+        print(f"[1/2] generated a site of {len(site.pages)} pages and {len(site.images)} images as WARCs in {sample_dir}")
 
     output = os.path.join(args.workdir, "shards")
     # M3W's filters; units of a quarter of the WARC, so Ray runs several tasks; small

@@ -1,0 +1,228 @@
+"""The Flamingo training loop, readable top to bottom.
+
+Each optimiser step takes one batch from every dataset (interleaved documents, image-text
+pairs, video), adds the gradients of the weighted per-dataset losses, and then steps once:
+Flamingo's "accumulation" strategy. Under DDP the gradient all-reduce is skipped
+(``no_sync``) for all but the last dataset's backward, so a step costs one sync.
+
+The per-dataset loss is the mean over the label tokens of the whole global batch (all
+ranks), so N ranks with batch b compute exactly the gradients of one process with batch
+N x b. A step whose loss or gradient norm is not finite on any rank is skipped on every
+rank alike (a flag is all-reduced), so replicas never diverge. Checkpoints hold the
+loader positions, so a resumed run continues with the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from flamingo_model import checkpoint
+from flamingo_model.config import TrainConfig
+from flamingo_model.model import Flamingo
+
+log = logging.getLogger(__name__)
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "media_index", "images", "image_mask")
+# Dense bf16 peak FLOP/s by device name, for MFU.
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
+
+
+@dataclass
+class TrainDataset:
+    """One source of batches (a ``shards.reader.ShardLoader`` or any re-iterable of batches) and its loss weight."""
+
+    name: str
+    weight: float
+    loader: Iterable[dict[str, torch.Tensor]]
+
+
+class BatchStream:
+    """Endless batches from a re-iterable loader, starting a new epoch when one ends; resumable."""
+
+    def __init__(self, dataset: TrainDataset) -> None:
+        self.dataset, self.consumed, self._iterator = dataset, 0, None
+        self._skip = 0
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        fresh = False
+        while True:
+            if self._iterator is None:
+                self._iterator, fresh = iter(self.dataset.loader), True
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                if fresh:
+                    raise ValueError(f"dataset {self.dataset.name!r} yields no batches") from None
+                self._iterator = None
+                continue
+            if self._skip:
+                self._skip -= 1
+                continue
+            self.consumed += 1
+            return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        loader = self.dataset.loader
+        return {"consumed": self.consumed, "loader": loader.state_dict() if hasattr(loader, "state_dict") else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.consumed = state["consumed"]
+        if state["loader"] is not None:
+            self.dataset.loader.load_state_dict(state["loader"])
+        else:  # a plain sequence of batches: skip what was already used in its current pass
+            self._skip = self.consumed % len(self.dataset.loader)
+
+
+def world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def all_reduce(value: torch.Tensor, op: Any = None) -> torch.Tensor:
+    """Sum (or ``op``) over ranks; the value itself in a single process."""
+    if world()[1] > 1:
+        value = value.clone()
+        dist.all_reduce(value, op=op or dist.ReduceOp.SUM)
+    return value
+
+
+def wrap(model: Flamingo, config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    """The module to call: DDP or FSDP under torchrun, the model itself in one process."""
+    if world()[1] == 1:
+        return model
+    if config.parallel == "fsdp":
+        from torch.distributed.fsdp import FullyShardedDataParallel
+        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+        from flamingo_model.lm_adapter import FlamingoLayer
+        from flamingo_model.perceiver import PerceiverResampler
+
+        return FullyShardedDataParallel(
+            model, auto_wrap_policy=ModuleWrapPolicy({FlamingoLayer, PerceiverResampler}), use_orig_params=True,
+            device_id=device if device.type == "cuda" else None,
+        )
+    if config.parallel != "ddp":
+        raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {config.parallel!r}")
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def token_loss(module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of next-token losses over label tokens, number of label tokens) of one batch."""
+    logits = module(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    return total, (labels != -100).sum()
+
+
+def flops_per_token(model: Flamingo) -> float:
+    """Forward + backward FLOPs per token: 2P forward and 2P input-gradients for all weights, 2P weight-gradients for the trainable ones."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return 4.0 * total + 2.0 * trainable
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
+
+
+def train(
+    model: Flamingo,
+    datasets: list[TrainDataset],
+    config: TrainConfig,
+    device: torch.device | str = "cpu",
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` for ``config.steps`` optimiser steps, resuming from ``config.output`` if it holds a checkpoint.
+
+    Returns one record per step run here: step, per-dataset losses, grad norm, lr,
+    tokens/s, MFU (GPU) and whether the step was skipped.
+    """
+    device = torch.device(device)
+    rank, world_size = world()
+    model.to(device).train()
+    module = wrap(model, config, device)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(model.parameter_groups(config.weight_decay), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, config.warmup_steps)))
+    streams = [BatchStream(dataset) for dataset in datasets]
+
+    start = 0
+    state = checkpoint.load_latest(config.output, rank, world_size)
+    if state is not None:
+        model.load_trainable_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        for stream, stream_state in zip(streams, state["streams"]):
+            stream.load_state_dict(stream_state)
+        torch.set_rng_state(state["rng"])
+        start = state["step"]
+        log.info("resumed from step %d", start)
+
+    use_bf16 = device.type == "cuda" and config.precision == "bf16"
+    peak = peak_flops(device)
+    history = []
+    for step in range(start, config.steps):
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        losses, tokens = {}, 0
+        for number, (dataset, stream) in enumerate(zip(datasets, streams)):
+            batch = {k: v.to(device, non_blocking=True) for k, v in next(stream).items()}
+            last = number == len(datasets) - 1
+            with module.no_sync() if world_size > 1 and not last else contextlib.nullcontext():
+                with torch.autocast(device.type, torch.bfloat16, enabled=use_bf16):
+                    total, count = token_loss(module, batch)
+                global_count = all_reduce(count).clamp(min=1)
+                # DDP averages gradients over ranks: scale so the result is the global-batch mean.
+                (dataset.weight * total * world_size / global_count).backward()
+            losses[dataset.name] = (all_reduce(total.detach()) / global_count).item()
+            tokens += int(global_count)
+
+        if hasattr(module, "clip_grad_norm_"):  # FSDP: the norm over all shards
+            grad_norm = module.clip_grad_norm_(config.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+        bad = not all(math.isfinite(loss) for loss in losses.values()) or not torch.isfinite(grad_norm).item()
+        skipped = all_reduce(torch.tensor(float(bad), device=device), dist.ReduceOp.MAX).item() > 0
+        if skipped:
+            optimizer.zero_grad(set_to_none=True)
+            log.warning("step %d skipped: non-finite loss or gradient (%s)", step, losses)
+        else:
+            optimizer.step()
+            schedule.step()
+
+        seconds = time.perf_counter() - started
+        record = {
+            "step": step + 1, "losses": losses, "grad_norm": float(grad_norm), "lr": schedule.get_last_lr()[0],
+            "tokens_per_s": tokens / seconds, "skipped": skipped,
+        }
+        if peak:
+            record["mfu"] = tokens * flops_per_token(model) / seconds / (peak * world_size)
+        history.append(record)
+        if on_step:
+            on_step(record)
+        if rank == 0 and (step + 1) % config.log_every == 0:
+            log.info("step %d %s", step + 1, record)
+
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            checkpoint.save(config.output, step + 1, rank, {
+                "step": step + 1, "model": model.trainable_state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "streams": [s.state_dict() for s in streams], "rng": torch.get_rng_state(),
+            })
+            if world_size > 1:
+                dist.barrier()
+            if rank == 0:
+                checkpoint.mark_latest(config.output, step + 1, world_size)
+    return history
