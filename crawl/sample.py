@@ -57,10 +57,10 @@ _FILLERS = (
 )
 _DESCRIPTIONS = (
     "Here the {shape} is painted {colour}, set against a {background} background.",
-    "In this picture a {colour} {shape} sits in the middle of a {background} field.",
+    "In this picture the {colour} {shape} sits in the middle of a {background} field.",
     "The {background} backdrop makes the {colour} of the {shape} stand out clearly.",
     "We drew a {shape} in {colour} and placed it over a {background} pattern.",
-    "You can see a {colour} {shape}, with a {background} texture behind it.",
+    "You can see the {colour} {shape}, with a {background} texture behind it.",
 )
 
 
@@ -74,7 +74,8 @@ class Drawing:
 
     @property
     def caption(self) -> str:
-        return f"A {self.colour} {self.shape} on a {self.background} background."
+        article = "An" if self.colour[0] in "aeiou" else "A"
+        return f"{article} {self.colour} {self.shape} on a {self.background} background."
 
 
 def draw(drawing: Drawing, size: tuple[int, int], rng: random.Random) -> Image.Image:

@@ -34,6 +34,7 @@ class DatasetConfig:
     """One training dataset: shards, how its samples become examples, its loss weight."""
 
     name: str = "interleaved"
+    # Shard paths or globs (local, s3://, https://).
     urls: list[str] = field(default_factory=list)
     # "interleaved" (KEY.json + KEY.i.jpg) or "pairs" (KEY.jpg + KEY.txt).
     kind: str = "interleaved"
@@ -78,3 +79,9 @@ class TrainConfig:
     output: str = "flamingo-run"
     checkpoint_every: int = 200
     log_every: int = 10
+
+    def __post_init__(self) -> None:
+        # YAML gives the dataset list as dicts: shards.config.from_dict does not recurse into lists.
+        self.datasets = [d if isinstance(d, DatasetConfig) else DatasetConfig(**d) for d in self.datasets]
+        if isinstance(self.model, dict):
+            self.model = FlamingoConfig(**self.model)

@@ -58,22 +58,30 @@ class VisionFeatures(nn.Module):
 
 
 def load_encoder(spec: str) -> nn.Module:
-    """An image tower from ``NAME:CHECKPOINT`` (an open_clip model and its local weights).
+    """The image tower of an open_clip model from ``MODEL:CHECKPOINT``, offline.
 
-    Weights are loaded with ``weights_only`` so no untrusted pickle is executed.
+    ``MODEL`` is an open_clip model name or the path of an open_clip model-config JSON
+    (as pretrain_encoder writes next to its checkpoints); ``CHECKPOINT`` a local or
+    remote ``.pt`` file holding the model's ``state_dict`` (optionally under
+    ``"state_dict"``, with or without DDP's ``module.`` prefix). Weights are read with
+    ``weights_only=True``: nothing is unpickled.
     """
+    import io
+    import os
+
     import open_clip
 
-    name, sep, checkpoint = spec.partition(":")
-    if not sep:
-        raise ValueError(f"encoder {spec!r} is not of the form OPEN_CLIP_MODEL:CHECKPOINT_PATH")
-    model = open_clip.create_model(name, pretrained=None)
     from shards import storage
 
+    name, sep, checkpoint = spec.rpartition(":") if spec.count(":") > 1 else spec.partition(":")
+    if not sep or not name or not checkpoint:
+        raise ValueError(f"encoder {spec!r} is not of the form OPEN_CLIP_MODEL:CHECKPOINT_PATH")
+    if name.endswith(".json"):
+        open_clip.add_model_config(name)
+        name = os.path.splitext(os.path.basename(name))[0]
+    model = open_clip.create_model(name, pretrained=None)
     with storage.open_input(checkpoint) as stream:
-        state = torch.load(stream, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    visual = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
-    model.visual.load_state_dict(visual or state)
+        state = torch.load(io.BytesIO(stream.read()), map_location="cpu", weights_only=True)
+    state = {k.removeprefix("module."): v for k, v in state.get("state_dict", state).items()}
+    model.load_state_dict(state)
     return model.visual

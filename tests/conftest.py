@@ -90,3 +90,31 @@ def static_site():
     yield start
     for site in sites:
         site.close()
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3 API (moto's server) on 127.0.0.1, with this process's AWS settings pointed at it.
+
+    Yields the environment variables a subprocess needs to reach it too.
+    """
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        yield env
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()

@@ -139,29 +139,16 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_s3_shards_read_like_local_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    boto3 = pytest.importorskip("boto3")
-    s3fs = pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
+def test_s3_shards_read_like_local_ones(tmp_path: Path, s3_server: dict) -> None:
+    import boto3
 
     write_shards(tmp_path, SIZES)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        for name, value in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
-                            ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", f"http://{host}:{port}")]:
-            monkeypatch.setenv(name, value)
-        s3fs.S3FileSystem.clear_instance_cache()
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="loader-test")
-        for path in tmp_path.iterdir():
-            client.upload_file(str(path), "loader-test", f"shards/{path.name}")
-        config = LoaderConfig(batch_size=4, num_workers=0, shuffle_buffer=8, seed=2)
-        remote = ShardLoader("s3://loader-test/shards/*.tar", key_of, list, config, rank=1, world_size=2)
-        assert remote.sizes == SIZES  # from the sizes.json in the bucket
-        local = ShardLoader(str(tmp_path / "*.tar"), key_of, list, config, rank=1, world_size=2)
-        assert list(remote) == list(local)
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="loader-test")
+    for path in tmp_path.iterdir():
+        client.upload_file(str(path), "loader-test", f"shards/{path.name}")
+    config = LoaderConfig(batch_size=4, num_workers=0, shuffle_buffer=8, seed=2)
+    remote = ShardLoader("s3://loader-test/shards/*.tar", key_of, list, config, rank=1, world_size=2)
+    assert remote.sizes == SIZES  # from the sizes.json in the bucket
+    local = ShardLoader(str(tmp_path / "*.tar"), key_of, list, config, rank=1, world_size=2)
+    assert list(remote) == list(local)

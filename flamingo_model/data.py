@@ -1,0 +1,34 @@
+"""The training mixture: one streaming shard loader per configured dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flamingo_model.config import DatasetConfig, TrainConfig
+from flamingo_model.train import TrainDataset
+from shards.examples import FlamingoExamples, FlamingoPairExamples, collate
+from shards.reader import LoaderConfig, ShardLoader
+from shards.tokens import FlamingoTokenizer, TokenConfig
+from shards.transforms import ImageTransform
+
+SAMPLE_FUNCTIONS = {"interleaved": FlamingoExamples, "pairs": FlamingoPairExamples}
+
+
+def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTransform, seed: int) -> ShardLoader:
+    if dataset.kind not in SAMPLE_FUNCTIONS:
+        raise ValueError(f"dataset {dataset.name!r}: kind must be one of {sorted(SAMPLE_FUNCTIONS)}, not {dataset.kind!r}")
+    if not dataset.urls:
+        raise ValueError(f"dataset {dataset.name!r} has no shard urls")
+    tokens = FlamingoTokenizer(tokenizer, TokenConfig(max_tokens=dataset.max_tokens, max_images=dataset.max_images))
+    sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform)
+    config = LoaderConfig(batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork")
+    return ShardLoader(dataset.urls, sample_fn, collate, config)
+
+
+def training_datasets(config: TrainConfig, tokenizer: Any, transform: ImageTransform) -> list[TrainDataset]:
+    """The configured datasets with a positive weight, each with its loader."""
+    return [
+        TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, transform, config.seed))
+        for d in config.datasets
+        if d.weight > 0
+    ]

@@ -1,0 +1,117 @@
+"""Few-shot evaluation: prompts built from support examples, RICES selection, prompt ensembles.
+
+A prompt shows ``shots`` support examples, each its image then its text, and ends with
+the query's image and the text up to the answer; Flamingo then completes it. Formats
+are the paper's: captioning ``<image>Output: {answer}<EOC>``, VQA
+``<image>Question: {question} Answer: {answer}<EOC>``. Zero-shot prompts show two
+examples as text only (no images), which tells the model the format without any
+visual example. RICES picks as shots the support examples whose encoder embeddings are
+nearest the query image (the most similar shown last, nearest the query), and an
+ensemble averages the answer scores of several orderings of the shots.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from flamingo_model.generation import generate
+from flamingo_model.model import Flamingo
+from flamingo_model.scoring import candidate_log_likelihoods
+from shards.tokens import END_OF_CHUNK_TOKEN, IMAGE_TOKEN
+
+
+@dataclass
+class FewShotExample:
+    """An image [C, H, W] (already transformed for the encoder), its answer, and a question for VQA."""
+
+    image: torch.Tensor | None
+    answer: str
+    question: str | None = None
+
+
+def lead_in(example: FewShotExample) -> str:
+    """The text before the answer: ``Output:`` for captions, ``Question: ... Answer:`` for VQA."""
+    return "Output:" if example.question is None else f"Question: {example.question} Answer:"
+
+
+def render_prompt(support: list[FewShotExample], query: FewShotExample, with_images: bool = True) -> str:
+    """The prompt text for ``query`` after ``support`` (images only as ``<image>`` markers)."""
+    image = IMAGE_TOKEN if with_images else ""
+    shown = "".join(f"{image}{lead_in(example)} {example.answer}{END_OF_CHUNK_TOKEN}" for example in support)
+    return f"{shown}{IMAGE_TOKEN}{lead_in(query)}"
+
+
+def rices(query_embedding: torch.Tensor, support_embeddings: torch.Tensor, shots: int) -> list[int]:
+    """Indices of the ``shots`` support examples most similar to the query, most similar last."""
+    similarity = support_embeddings @ query_embedding
+    return similarity.topk(min(shots, len(similarity))).indices.flip(0).tolist()
+
+
+class FewShotEvaluator:
+    """Answers queries with a Flamingo model prompted by support examples.
+
+    ``shots=0`` gives zero-shot prompts with two text-only examples; ``use_rices`` picks
+    shots by image similarity instead of at random; ``ensembles`` > 1 averages the
+    candidates' log-likelihoods over that many random orderings of the shots.
+    """
+
+    def __init__(self, model: Flamingo, tokenizer: Any, support: list[FewShotExample], shots: int = 4, use_rices: bool = False, ensembles: int = 1, seed: int = 0) -> None:
+        if shots > len(support) or (shots == 0 and len(support) < 2):
+            raise ValueError(f"{len(support)} support examples cannot give {max(shots, 2)}-example prompts")
+        self.model, self.tokenizer, self.support = model, tokenizer, support
+        self.shots, self.use_rices, self.ensembles = shots, use_rices, max(1, ensembles)
+        self.rng = random.Random(seed)
+        self._support_embeddings: torch.Tensor | None = None
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def choose_shots(self, query: FewShotExample) -> list[FewShotExample]:
+        if self.shots == 0:
+            return self.rng.sample(self.support, 2)
+        if not self.use_rices:
+            return self.rng.sample(self.support, self.shots)
+        if self._support_embeddings is None:
+            images = torch.stack([example.image for example in self.support]).to(self._device())
+            self._support_embeddings = self.model.vision.embed(images)
+        query_embedding = self.model.vision.embed(query.image[None].to(self._device()))[0]
+        return [self.support[i] for i in rices(query_embedding, self._support_embeddings, self.shots)]
+
+    def prompts(self, query: FewShotExample) -> list[tuple[list[int], torch.Tensor | None]]:
+        """(prompt token ids, visual tokens) for each ordering of the shots in the ensemble."""
+        shots = self.choose_shots(query)
+        with_images = self.shots > 0
+        prompts = []
+        for number in range(self.ensembles):
+            order = shots if number == 0 else self.rng.sample(shots, len(shots))
+            images = [example.image for example in order] if with_images else []
+            stacked = torch.stack(images + [query.image]).to(self._device())
+            media = self.model.encode_media(stacked[None, :, None])
+            prompts.append((self._ids(render_prompt(order, query, with_images)), media))
+        return prompts
+
+    @torch.no_grad()
+    def scores(self, query: FewShotExample, candidates: list[str]) -> torch.Tensor:
+        """Mean log-likelihood of each candidate answer over the ensemble's prompts, [C]."""
+        candidate_ids = [self._ids(f" {candidate}{END_OF_CHUNK_TOKEN}") for candidate in candidates]
+        return torch.stack([candidate_log_likelihoods(self.model, ids, candidate_ids, media) for ids, media in self.prompts(query)]).mean(0)
+
+    def classify(self, query: FewShotExample, candidates: list[str]) -> str:
+        return candidates[int(self.scores(query, candidates).argmax())]
+
+    def accuracy(self, queries: list[FewShotExample], candidates: list[str]) -> float:
+        """Share of queries whose best-scored candidate is their answer."""
+        return sum(self.classify(query, candidates) == query.answer for query in queries) / len(queries)
+
+    @torch.no_grad()
+    def answer(self, query: FewShotExample, max_new_tokens: int = 20, num_beams: int = 3) -> str:
+        """An open-ended answer (beam search, stops at ``<EOC>``), from the first prompt of the ensemble."""
+        ids, media = self.prompts(query)[0]
+        return self.tokenizer.decode(generate(self.model, ids, media, max_new_tokens, num_beams)).strip()

@@ -1,0 +1,68 @@
+"""A synthetic task whose text depends on the image: does a Flamingo run learn to look?
+
+Images are drawings of coloured shapes (``crawl.sample.draw``); the text after each
+image names its colour and shape (``Output: A red circle.``). A model that reads the
+images can tell the 24 answers apart; one that cannot is left at chance (1/24). Used by
+the acceptance tests and the demo's smoke run; written as real interleaved shards.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+
+from crawl.sample import BACKGROUNDS, COLOURS, SHAPES, Drawing, draw
+from flamingo_model.fewshot import FewShotExample
+from shards import storage
+from shards.document import Document, ImageNode, TextNode
+from shards.layout import interleaved_sample
+from shards.manifest import write_manifest
+from shards.transforms import ImageTransform
+from shards.writer import ShardWriter
+
+ANSWERS = [f"A {colour} {shape}." for colour, shape in itertools.product(COLOURS, SHAPES)]
+
+
+def answer(drawing: Drawing) -> str:
+    return f"A {drawing.colour} {drawing.shape}."
+
+
+def random_drawing(rng: random.Random) -> Drawing:
+    return Drawing(rng.choice(SHAPES), rng.choice(list(COLOURS)), rng.choice(BACKGROUNDS))
+
+
+def drawing_jpeg(drawing: Drawing, rng: random.Random, size: int = 64) -> bytes:
+    buffer = io.BytesIO()
+    draw(drawing, (size, size), rng).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def write_shape_shards(folder: str, documents: int, images_per_document: int = 3, seed: int = 0, per_shard: int = 32) -> list[str]:
+    """Interleaved shards of ``<image>Output: A red circle.<EOC>...`` documents, with manifest and sizes.json."""
+    rng = random.Random(seed)
+    written = []
+    with ShardWriter(folder, f"shapes{seed}", max_samples=per_shard) as writer:
+        for number in range(documents):
+            nodes, payloads = [], []
+            for index in range(images_per_document):
+                drawing = random_drawing(rng)
+                nodes += [ImageNode(url=f"https://shapes.invalid/{seed}/{number}/{index}.jpg", index=index), TextNode(f"Output: {answer(drawing)}")]
+                payloads.append(drawing_jpeg(drawing, rng))
+            document = Document(key=f"shapes{seed}d{number}", url=f"https://shapes.invalid/{seed}/{number}", nodes=nodes)
+            writer.write(interleaved_sample(document, payloads))
+    written += writer.shards
+    write_manifest(folder, [info.to_json() for info in written])
+    return [storage.join(folder, info.name) for info in written]
+
+
+def shape_examples(count: int, transform: ImageTransform, seed: int, blank: bool = False) -> list[FewShotExample]:
+    """Few-shot examples of the task; ``blank`` replaces every image by a grey one (the control)."""
+    rng = random.Random(seed)
+    examples = []
+    for _ in range(count):
+        drawing = random_drawing(rng)
+        image = transform(drawing_jpeg(drawing, rng))
+        examples.append(FewShotExample(image.zero_() if blank else image, answer(drawing)))
+    return examples
+

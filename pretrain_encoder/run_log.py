@@ -1,0 +1,65 @@
+"""Where a run's numbers go: the console, ``metrics.jsonl``, tensorboard, and wandb when asked for.
+
+Only rank 0 writes. ``metrics.jsonl`` holds one JSON object per logged step and is
+appended to across resumes; a step logged twice (a run killed after its last checkpoint
+and resumed) appears twice, and the later line is the one that counts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shards import storage
+
+
+
+class RunLog:
+    def __init__(self, output: str, enabled: bool, tensorboard: bool, wandb: bool, project: str, config: dict[str, Any]) -> None:
+        self.enabled = enabled
+        self.path = storage.join(output, "metrics.jsonl")
+        self.board = self.wandb = None
+        if not enabled:
+            return
+        storage.makedirs(output)
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(storage.join(output, "tensorboard"))
+        if wandb:
+            try:
+                import wandb as wandb_module
+            except ImportError as error:
+                raise RuntimeError("log.wandb is set but the wandb package is not installed (pip install wandb)") from error
+            self.wandb = wandb_module.init(project=project, config=config, dir=output, resume="allow")
+
+    def write(self, step: int, metrics: dict[str, float], console: bool = True) -> None:
+        """Record ``metrics`` at ``step`` (1-based: the number of optimiser steps done)."""
+        if not self.enabled:
+            return
+        with open(storage.local_path(self.path), "a", encoding="utf-8") as stream:
+            stream.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.board is not None:
+            for name, value in metrics.items():
+                self.board.add_scalar(name, value, step)
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+        if console:
+            shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
+            print(f"step {step}  {shown}", flush=True)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def read_metrics(output: str) -> dict[int, dict[str, float]]:
+    """The metrics of a run by step (later lines win), from its ``metrics.jsonl``."""
+    steps: dict[int, dict[str, float]] = {}
+    with storage.open_input(storage.join(output, "metrics.jsonl"), "r") as stream:
+        for line in stream:
+            entry = json.loads(line)
+            steps.setdefault(entry.pop("step"), {}).update(entry)
+    return steps
