@@ -63,12 +63,16 @@ class Histogram:
     """Counts of a score in fixed bins; values outside the edges go to under/overflow.
 
     ``counts[i]`` counts values in ``[edges[i], edges[i+1])``; the last bin is closed.
+    ``low`` and ``high`` are the thresholds the score was compared with (None: none),
+    for the report to draw on the histogram.
     """
 
     edges: tuple[float, ...]
     counts: list[int] = field(default_factory=list)
     underflow: int = 0
     overflow: int = 0
+    low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         self.edges = tuple(float(e) for e in self.edges)
@@ -99,16 +103,19 @@ class Histogram:
         self.counts = [a + b for a, b in zip(self.counts, other.counts)]
         self.underflow += other.underflow
         self.overflow += other.overflow
+        self.low = other.low if self.low is None else self.low
+        self.high = other.high if self.high is None else self.high
         return self
 
     def to_json(self) -> dict[str, Any]:
         return {"edges": list(self.edges), "counts": list(self.counts),
-                "underflow": self.underflow, "overflow": self.overflow}
+                "underflow": self.underflow, "overflow": self.overflow, "low": self.low, "high": self.high}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Histogram:
         return cls(tuple(data["edges"]), [int(c) for c in data["counts"]],
-                   int(data.get("underflow", 0)), int(data.get("overflow", 0)))
+                   int(data.get("underflow", 0)), int(data.get("overflow", 0)),
+                   data.get("low"), data.get("high"))
 
 
 def sample_key(seed: int, *parts: Any) -> float:
@@ -163,7 +170,12 @@ class Reservoir:
 
 @dataclass
 class StepStats:
-    """What one filter step did: inputs, keeps, drops by reason, score histograms, drop sample."""
+    """What one filter step did: inputs, keeps, drops by reason, score histograms, drop sample.
+
+    ``volume_in`` and ``volume_dropped`` sum what the items seen and dropped carried
+    (``documents``, ``images``, ``words``): a step counts paragraphs or images, but
+    a report follows documents, images and words through the whole pipeline.
+    """
 
     name: str
     seed: int = 0
@@ -172,19 +184,26 @@ class StepStats:
     dropped: Counter[str] = field(default_factory=Counter)
     histograms: dict[str, Histogram] = field(default_factory=dict)
     sample: Reservoir = field(default_factory=Reservoir)
+    volume_in: Counter[str] = field(default_factory=Counter)
+    volume_dropped: Counter[str] = field(default_factory=Counter)
 
-    def observe(self, score: str, value: float) -> None:
+    def observe(self, score: str, value: float, limits: tuple[float | None, float | None] | None = None) -> None:
         histogram = self.histograms.get(score)
         if histogram is None:
             histogram = self.histograms[score] = Histogram(default_edges(score))
+        if limits is not None:
+            histogram.low, histogram.high = limits
         histogram.add(value)
 
-    def record(self, keep: bool, reason: str, score: float | None, item: Any) -> None:
+    def record(self, keep: bool, reason: str, score: float | None, item: Any,
+               volume: Mapping[str, int] | None = None) -> None:
         """Count one decision; a drop is offered to the sample with its reason and score."""
         self.inputs += 1
+        self.volume_in.update(volume or {})
         if keep:
             self.kept += 1
             return
+        self.volume_dropped.update(volume or {})
         self.dropped[reason] += 1
         occurrence = self.dropped[reason]
         self.sample.offer(sample_key(self.seed, self.name, reason, item, occurrence),
@@ -197,6 +216,8 @@ class StepStats:
         self.inputs += other.inputs
         self.kept += other.kept
         self.dropped.update(other.dropped)
+        self.volume_in.update(other.volume_in)
+        self.volume_dropped.update(other.volume_dropped)
         for score, histogram in other.histograms.items():
             if score in self.histograms:
                 self.histograms[score].merge(histogram)
@@ -214,6 +235,8 @@ class StepStats:
             "dropped": dict(sorted(self.dropped.items())),
             "histograms": {k: h.to_json() for k, h in sorted(self.histograms.items())},
             "sample": self.sample.to_json(),
+            "volume_in": dict(sorted(self.volume_in.items())),
+            "volume_dropped": dict(sorted(self.volume_dropped.items())),
         }
 
     @classmethod
@@ -226,6 +249,8 @@ class StepStats:
             dropped=Counter({str(k): int(v) for k, v in data["dropped"].items()}),
             histograms={k: Histogram.from_json(v) for k, v in data.get("histograms", {}).items()},
             sample=Reservoir.from_json(data["sample"]),
+            volume_in=Counter({str(k): int(v) for k, v in data.get("volume_in", {}).items()}),
+            volume_dropped=Counter({str(k): int(v) for k, v in data.get("volume_dropped", {}).items()}),
         )
 
 

@@ -9,9 +9,14 @@ its rule and reads top to bottom.
 
 from __future__ import annotations
 
+import base64
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, NamedTuple
+
+import numpy as np
+from PIL import Image
 
 from filter.audit import StepStats
 from shards.document import Document, ImageNode, TextNode
@@ -22,13 +27,16 @@ class Verdict(NamedTuple):
 
     ``scores`` holds every score the step measured on the way to its decision (a step
     with several rules stops at the first that fails); each is added to that score's
-    histogram. ``score`` is the one that decided, for the drop sample.
+    histogram. ``score`` is the one that decided, for the drop sample. ``limits`` holds
+    the ``(low, high)`` thresholds each score was compared with, so a report can draw
+    them on the histogram.
     """
 
     keep: bool
     reason: str = ""
     score: float | None = None
     scores: Mapping[str, float] = {}
+    limits: Mapping[str, tuple[float | None, float | None]] = {}
 
 
 class Rules:
@@ -46,19 +54,22 @@ class Rules:
 
     def __init__(self) -> None:
         self.scores: dict[str, float] = {}
+        self.limits: dict[str, tuple[float | None, float | None]] = {}
 
     def check(self, name: str, value: float, low: float | None = None,
               high: float | None = None) -> Verdict | None:
         """A drop (reason ``NAME_below`` or ``NAME_above``) when value is outside [low, high]."""
         self.scores[name] = value
+        if low is not None or high is not None:
+            self.limits[name] = (low, high)
         if low is not None and value < low:
-            return Verdict(False, f"{name}_below", value, self.scores)
+            return Verdict(False, f"{name}_below", value, self.scores, self.limits)
         if high is not None and value > high:
-            return Verdict(False, f"{name}_above", value, self.scores)
+            return Verdict(False, f"{name}_above", value, self.scores, self.limits)
         return None
 
     def passed(self, score: float | None = None) -> Verdict:
-        return Verdict(True, "", score, self.scores)
+        return Verdict(True, "", score, self.scores, self.limits)
 
 
 def threshold(name: str, value: float, low: float | None = None, high: float | None = None) -> Verdict:
@@ -67,17 +78,46 @@ def threshold(name: str, value: float, low: float | None = None, high: float | N
     return rules.check(name, value, low, high) or rules.passed(value)
 
 
+# Side of the JPEG thumbnails kept for sampled pixel drops: enough to judge the drop,
+# small enough (a few kB) that a sample of 32 stays light in every unit marker.
+THUMBNAIL_SIDE = 96
+
+
 def describe(item: Any, limit: int = 300) -> Any:
-    """A short JSON-friendly description of an item, for the sample of drops."""
+    """A short JSON-friendly description of an item, for the sample of drops.
+
+    Only drops are described. Pixels become a small JPEG thumbnail (a ``data:`` URI),
+    so the report can show what was dropped without the image being fetched again.
+    """
     if isinstance(item, Document):
         return {"key": item.key, "url": item.url}
     if isinstance(item, ImageNode):
-        return {"url": item.url, "alt": item.alt[:limit]}
+        described = {"url": item.url, "alt": item.alt[:limit]}
+        if item.original_width:
+            described["size"] = f"{item.original_width}x{item.original_height} {item.original_format or ''}".rstrip()
+        return described
+    if isinstance(item, (Image.Image, np.ndarray)):
+        return thumbnail(item)
     if isinstance(item, TextNode):
         return item.text[:limit]
     if isinstance(item, str):
         return item[:limit]
     return repr(item)[:limit]
+
+
+def thumbnail(image: Image.Image | np.ndarray, side: int = THUMBNAIL_SIDE) -> dict[str, Any]:
+    """A JPEG thumbnail of at most ``side`` pixels as a ``data:`` URI, with the original size."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.ascontiguousarray(image))
+    small = image.copy()
+    small.thumbnail((side, side))
+    if small.mode != "RGB":
+        background = Image.new("RGBA", small.size, (255, 255, 255, 255))
+        small = Image.alpha_composite(background, small.convert("RGBA")).convert("RGB")
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=75)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {"thumbnail": f"data:image/jpeg;base64,{encoded}", "width": image.width, "height": image.height}
 
 
 class Filter(ABC):
@@ -101,13 +141,20 @@ class Filter(ABC):
     def check(self, item: Any) -> Verdict:
         """Decide on one item without side effects."""
 
-    def __call__(self, item: Any, label: Any = None) -> bool:
-        """Decide on ``item`` and count the decision; ``label`` names it in the drop sample."""
+    def __call__(self, item: Any, label: Any = None, volume: Mapping[str, int] | None = None) -> bool:
+        """Decide on ``item`` and count the decision.
+
+        ``label`` names the item in the drop sample; ``volume`` says what the item
+        carries (``documents``, ``images``, ``words``), so the report can follow them
+        through the steps (see ``StepStats.volume_in``).
+        """
         verdict = self.check(item)
         for score, value in verdict.scores.items():
-            self.stats.observe(score, value)
-        description = describe(item) if label is None else {"label": label, "item": describe(item)}
-        self.stats.record(verdict.keep, verdict.reason, verdict.score, description)
+            self.stats.observe(score, value, verdict.limits.get(score))
+        description = None
+        if not verdict.keep:
+            description = describe(item) if label is None else {"label": label, "item": describe(item)}
+        self.stats.record(verdict.keep, verdict.reason, verdict.score, description, volume)
         return verdict.keep
 
     def __repr__(self) -> str:

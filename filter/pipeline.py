@@ -21,6 +21,14 @@ from shards.document import Document, ImageNode, TextNode
 
 STAGES = ("url", "paragraphs", "documents", "fetched", "pixels", "final")
 
+# What one image carries, for the stats' volumes (``StepStats.volume_in``).
+_IMAGE = {"images": 1}
+
+
+def word_count(text: str) -> int:
+    """Whitespace-separated words: the cheap token count the report's funnel follows."""
+    return len(text.split())
+
 
 @dataclass
 class FilterPipeline:
@@ -54,17 +62,20 @@ class FilterPipeline:
         if steps is None:
             raise ValueError(f"image stage must be 'url' or 'fetched', not {stage!r}")
         nodes = [node for node in document.nodes
-                 if not isinstance(node, ImageNode) or all(step(node, label=document.key) for step in steps)]
+                 if not isinstance(node, ImageNode)
+                 or all(step(node, label=document.key, volume=_IMAGE) for step in steps)]
         return dataclasses.replace(document, nodes=nodes)
 
     def keep_pixels(self, image: Any, label: Any = None) -> bool:
         """Whether decoded pixels (PIL image or numpy array) pass the pixel steps."""
-        return all(step(image, label=label) for step in self.pixels)
+        return all(step(image, label=label, volume=_IMAGE) for step in self.pixels)
 
     def filter_text(self, document: Document) -> Document | None:
         """Drop failing paragraphs, then the document if it fails a ``documents`` step."""
         nodes = [node for node in document.nodes
-                 if not isinstance(node, TextNode) or all(step(node.text, label=document.key) for step in self.paragraphs)]
+                 if not isinstance(node, TextNode)
+                 or all(step(node.text, label=document.key, volume={"words": word_count(node.text)})
+                        for step in self.paragraphs)]
         return self._judge(dataclasses.replace(document, nodes=nodes), self.documents)
 
     def before_fetch(self, document: Document) -> Document | None:
@@ -72,10 +83,13 @@ class FilterPipeline:
         return self.filter_text(self.select_images(document, "url"))
 
     def keep_image(self, node: ImageNode, pixels: Any | None, label: Any = None) -> bool:
-        """Whether a fetched image (its node filled in with decoded size) and its pixels pass."""
-        if not all(step(node, label=label) for step in self.fetched):
+        """Whether a fetched image (its node filled in with decoded size) and its pixels pass.
+
+        A pixel drop is labelled with the image URL too, as its pixels do not say it.
+        """
+        if not all(step(node, label=label, volume=_IMAGE) for step in self.fetched):
             return False
-        return pixels is None or self.keep_pixels(pixels, label=label)
+        return pixels is None or self.keep_pixels(pixels, label={"document": label, "url": node.url})
 
     def after_fetch(self, document: Document) -> Document | None:
         """The ``final`` document steps, on the images that survived fetching."""
@@ -88,8 +102,9 @@ class FilterPipeline:
 
     def _judge(self, document: Document, steps: list[Filter]) -> Document | None:
         text = document.text()
+        volume = {"documents": 1, "images": len(document.images()), "words": word_count(text)}
         for step in steps:
-            if not step(document if step.takes == "document" else text, label=document.key):
+            if not step(document if step.takes == "document" else text, label=document.key, volume=volume):
                 return None
         return document
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pretrain_encoder.config import EncoderConfig
+from pretrain_encoder.config import DatasetConfig, EncoderConfig
 from pretrain_encoder.synthetic import write_shape_folder
 from shards import storage
 from shards.config import load
@@ -42,5 +42,5 @@ def run_demo_encoder(pairs_dir: str, workdir: str, steps: int = 150, overrides: 
             *overrides,
         ],
     )
-    config.datasets = load(EncoderConfig, None, [f"datasets=[{{name: demo, shards: {shards!r}}}]"]).datasets
+    config.datasets = [DatasetConfig(name="demo", shards=shards)]
     return train(config)

@@ -37,11 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from shards.config import ConfigError
+    from shards.executor import PlanMismatch
+
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    except (FileNotFoundError, ConfigError, PlanMismatch) as error:
+        # Mistakes in what the user asked for: say what is wrong, without a traceback.
+        print(f"flamboyance {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""The command line as a user meets it: help, the demo, inspect, and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from shards.cli import main
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "shards.cli", *args], capture_output=True, text=True, timeout=900, cwd=cwd)
+
+
+def test_help_lists_the_jobs():
+    done = run("--help")
+    assert done.returncode == 0
+    for command in ("build", "inspect", "demo"):
+        assert command in done.stdout
+
+
+def test_user_mistakes_are_reported_without_a_traceback(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "nothing-here")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["build", "--warc", str(tmp_path / "missing.warc.gz"), "--output", str(tmp_path / "out")]) == 2
+    assert "input not found" in capsys.readouterr().err
+    warc = tmp_path / "empty.warc.gz"
+    warc.write_bytes(b"")
+    assert main(["build", "--warc", str(warc), "--output", str(tmp_path / "o"), "--set", "images.sise=1"]) == 2
+    assert "images.sise" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_resumes(tmp_path):
+    first = run("demo", "--workdir", str(tmp_path / "demo"), "--no-progress")
+    assert first.returncode == 0, first.stderr
+    assert "40 documents written" in first.stdout
+    assert "<image 0:" in first.stdout  # the inspected document shows its images in place
+    again = run("demo", "--workdir", str(tmp_path / "demo"), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "already done" in again.stdout
+
+    inspected = run("inspect", str(tmp_path / "demo" / "shards"), "--limit", "2")
+    assert inspected.returncode == 0
+    assert inspected.stdout.count("=== ") == 2 and "https://demo.flamboyance.invalid/img/" in inspected.stdout

@@ -1,0 +1,136 @@
+"""Training: weighted accumulation across datasets, the NaN guard, DDP equivalence, kill and resume."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from flamingo_model.config import DatasetConfig, FlamingoConfig, TrainConfig
+from flamingo_model.data import dataset_loader
+from flamingo_model.model import build_flamingo
+from flamingo_model.shapes import ANSWERS, write_shape_shards
+from flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
+from flamingo_model.train import TrainDataset, token_loss, train
+from shards.transforms import ImageTransform, ImageTransformConfig
+
+SMALL = FlamingoConfig(num_latents=4, perceiver_depth=1, perceiver_heads=2, perceiver_dim_head=16, cross_attn_heads=2, cross_attn_dim_head=16, ff_mult=2)
+TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer([f"Output: {answer}" for answer in ANSWERS] * 4)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes")
+    write_shape_shards(str(folder / "docs"), documents=24, images_per_document=2, seed=1, per_shard=8)
+    write_shape_shards(str(folder / "pairs"), documents=24, images_per_document=1, seed=2, per_shard=8)
+    return folder
+
+
+def model_for(tokenizer, seed=0):
+    torch.manual_seed(seed)
+    return build_flamingo(tiny_lm("gpt2", len(tokenizer)), tiny_vit(), tokenizer, SMALL)
+
+
+def loaders(shapes, tokenizer):
+    shapes = Path(shapes)
+    docs = DatasetConfig("docs", [str(shapes / "docs" / "*.tar")], batch_size=4, max_tokens=32, max_images=2, num_workers=0)
+    pairs = DatasetConfig("pairs", [str(shapes / "pairs" / "*.tar")], kind="pairs", weight=0.2, batch_size=4, max_tokens=16, max_images=1, num_workers=0)
+    return [TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, TRANSFORM, seed=0)) for d in (docs, pairs)]
+
+
+def test_one_step_adds_the_weighted_gradients_of_every_dataset(shapes, tokenizer, tmp_path):
+    model = model_for(tokenizer)
+    twin = copy.deepcopy(model)
+    config = TrainConfig(steps=1, lr=1e-3, warmup_steps=1, output=str(tmp_path / "run"), log_every=1)
+    history = train(model, loaders(shapes, tokenizer), config)
+
+    # The same step by hand: one optimiser step on 1.0 x docs loss + 0.2 x pairs loss.
+    twin.train()
+    optimizer = torch.optim.AdamW(twin.parameter_groups(config.weight_decay), lr=config.lr)
+    total = 0
+    for dataset in loaders(shapes, tokenizer):
+        loss, count = token_loss(twin, next(iter(dataset.loader)))
+        total = total + dataset.weight * loss / count
+    total.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in twin.parameters() if p.requires_grad], config.grad_clip)
+    optimizer.step()
+
+    assert set(history[0]["losses"]) == {"docs", "pairs"} and history[0]["tokens_per_s"] > 0
+    for name, value in model.trainable_state_dict().items():
+        torch.testing.assert_close(value, twin.trainable_state_dict()[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_step_with_a_non_finite_loss_is_skipped_and_training_goes_on(shapes, tokenizer, tmp_path):
+    model = model_for(tokenizer)
+    batches = [next(iter(loaders(shapes, tokenizer)[0].loader)) for _ in range(2)]
+    batches[0] = {**batches[0], "images": torch.full_like(batches[0]["images"], float("nan"))}
+    before = model.trainable_state_dict()
+    history = train(model, [TrainDataset("docs", 1.0, batches)], TrainConfig(steps=2, output=str(tmp_path / "run")))
+    assert [record["skipped"] for record in history] == [True, False]
+    after = model.trainable_state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.isfinite(v).all() for v in after.values())
+
+
+DDP_SCRIPT = """
+import sys, torch, torch.distributed as dist
+from flamingo_model.config import TrainConfig
+from flamingo_model.train import TrainDataset, train
+sys.path.insert(0, {tests!r})
+from test_flamingo_train import loaders, model_for, tokenizer_for_scripts
+
+output, world = sys.argv[1], 1
+if "RANK" in __import__("os").environ:
+    dist.init_process_group("gloo")
+    world = dist.get_world_size()
+rank = dist.get_rank() if world > 1 else 0
+tokenizer = tokenizer_for_scripts()
+# The same 3 global batches of 4 per dataset; with 2 ranks each takes its half of every batch.
+def split(loader):
+    batches = [b for b, _ in zip(loader, range(3))]
+    share = 4 // world
+    return [{{k: v[rank * share:(rank + 1) * share] for k, v in b.items()}} for b in batches]
+datasets = [TrainDataset(d.name, d.weight, split(d.loader)) for d in loaders({shapes!r}, tokenizer)]
+model = model_for(tokenizer)
+history = train(model, datasets, TrainConfig(steps=3, lr=1e-3, warmup_steps=1, output=output))
+if rank == 0:
+    torch.save({{"state": model.trainable_state_dict(), "losses": [r["losses"] for r in history]}}, output + ".pt")
+if world > 1:
+    dist.destroy_process_group()
+"""
+
+
+def tokenizer_for_scripts():
+    return tiny_tokenizer([f"Output: {answer}" for answer in ANSWERS] * 4)
+
+
+def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(PROJECT / "tests"), shapes=str(shapes)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0", str(script), str(tmp_path / "ddp")],
+        check=True, env=env, timeout=300,
+    )
+    single = torch.load(tmp_path / "single.pt", weights_only=True)
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    for a, b in zip(single["losses"], ddp["losses"]):
+        assert a == pytest.approx(b, rel=1e-5)
+    for name, value in single["state"].items():
+        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-6, msg=name)
