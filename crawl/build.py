@@ -42,8 +42,12 @@ def run_build(
     image_warcs: list[str] | None = None,
     ray_address: str | None = None,
     show_progress: bool = True,
+    save_warc: str | None = None,
 ) -> StageResult:
-    """Run every unfinished unit on Ray, then write manifests, merged stats and filter report."""
+    """Run every unfinished unit on Ray, then write manifests, merged stats and filter report.
+
+    ``save_warc`` is a folder where URL units keep every response they fetched.
+    """
     check_plan(output, {"inputs": inputs, "config": to_dict(config), "units": [unit.to_json() for unit in units]})
     markers = load_markers(storage.join(output, MARKERS))
     remove_unlisted_shards(output, SHARD_SETS, markers)
@@ -53,7 +57,7 @@ def run_build(
     def submit(unit: Unit, progress: Any) -> Any:
         from crawl.tasks import unit_task
 
-        return unit_task.remote(unit, config, output, image_index, progress)
+        return unit_task.remote(unit, config, output, image_index, progress, save_warc)
 
     if image_warcs and result.skipped < len(units):
         import ray

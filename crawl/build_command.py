@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "build interleaved-document and image-text-pair shards from WARC files"
+from shards.stats import Stats
+
+HELP = "build interleaved-document and image-text-pair shards from WARC files or URL lists"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warc", nargs="+", default=[], metavar="PATH_OR_URL", help="WARC files: local paths, globs, s3:// or https:// URLs")
+    parser.add_argument("--urls", nargs="+", default=[], metavar="FILE", help="URL lists to crawl: .txt, .jsonl or .parquet, one URL per row, other columns kept as metadata")
+    parser.add_argument("--save-warc", metavar="DIR", help="keep every page and image response crawled from --urls in WARC files here (one per unit)")
+    parser.add_argument("--allow-private", action="store_true", help="let the crawler fetch from private and local addresses (tests, intranets); same as --set fetch.allow_private=true")
     parser.add_argument("--image-warc", nargs="+", default=[], metavar="PATH_OR_URL", help="WARCs holding the images, to replay them instead of downloading (offline builds)")
     parser.add_argument("--output", required=True, help="output folder (local or s3://...)")
     parser.add_argument("--config", help="YAML build config (see configs/build.yaml)")
@@ -22,25 +27,50 @@ def run(args: argparse.Namespace) -> int:
     from crawl.build import run_build
     from crawl.config import BuildConfig
     from crawl.summary import print_summary
-    from crawl.units import warc_units
+    from crawl.fetch_cache import remove_caches
+    from crawl.url_list import count_rows
+    from crawl.units import url_units, warc_units
     from shards import config as config_io
     from shards import storage
 
-    if not args.warc:
-        print("flamboyance build: give --warc inputs", file=sys.stderr)
+    if not args.warc and not args.urls:
+        print("flamboyance build: give --warc inputs or --urls lists", file=sys.stderr)
         return 2
-    config = config_io.load(BuildConfig, args.config, args.set)
-    warcs = storage.expand(args.warc)
+    overrides = [*args.set, "fetch.allow_private=true"] if args.allow_private else args.set
+    config = config_io.load(BuildConfig, args.config, overrides)
+    warcs = storage.expand(args.warc) if args.warc else []
+    url_lists = storage.expand(args.urls) if args.urls else []
     image_warcs = storage.expand(args.image_warc) if args.image_warc else []
     units = warc_units(warcs, config.unit_bytes)
+    for path in url_lists:
+        units += url_units(path, count_rows(path), config.urls_per_unit)
+    inputs = {"warc": warcs, "image_warc": image_warcs}
+    if url_lists:
+        inputs.update(urls=url_lists, save_warc=args.save_warc)
     result = run_build(
         units,
         args.output,
         config,
-        inputs={"warc": warcs, "image_warc": image_warcs},
+        inputs=inputs,
         image_warcs=image_warcs,
         ray_address=args.ray_address,
         show_progress=not args.no_progress,
+        save_warc=args.save_warc,
     )
+    remove_caches(args.output, result.markers)
     print_summary(result)
+    if url_lists:
+        print_host_failures(result.stats)
     return 0 if result.ok else 1
+
+
+def print_host_failures(stats: Stats, top: int = 10) -> None:
+    """The hosts that failed most, with their reasons (``hosts/<host>/<reason>`` counters)."""
+    failures: dict[str, dict[str, int]] = {}
+    for name, count in stats.under("hosts").items():
+        host, _, reason = name.rpartition("/")
+        if reason != "ok":
+            failures.setdefault(host, {})[reason] = count
+    worst = sorted(failures.items(), key=lambda item: -sum(item[1].values()))[:top]
+    for host, reasons in worst:
+        print(f"  fetch failures at {host}: " + ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items())))

@@ -27,14 +27,18 @@ def image_source(config: BuildConfig, image_index: Any | None, stats: Stats) -> 
 
 
 @ray.remote(num_cpus=1, max_retries=2)
-def unit_task(unit: Unit, config: BuildConfig, output: str, image_index: Any | None, progress: Any) -> dict:
-    """Run one unit in a Ray worker; documents written are reported to ``progress``."""
+def unit_task(
+    unit: Unit, config: BuildConfig, output: str, image_index: Any | None, progress: Any, save_warc: str | None = None
+) -> dict:
+    """Run one unit in a Ray worker; documents written are reported to ``progress``.
+
+    A WARC unit reads its byte range; a URL unit crawls its rows (``crawl/url_unit.py``),
+    keeping what it fetched in ``save_warc`` if given.
+    """
     stats = Stats()
-    return run_unit(
-        unit,
-        config,
-        output,
-        image_source(config, image_index, stats),
-        stats=stats,
-        progress=lambda documents: progress.add.remote(documents),
-    )
+    report = lambda documents: progress.add.remote(documents)  # noqa: E731
+    if unit.kind == "urls":
+        from crawl.url_unit import run_url_unit
+
+        return run_url_unit(unit, config, output, stats, report, save_warc, image_index)
+    return run_unit(unit, config, output, image_source(config, image_index, stats), stats=stats, progress=report)

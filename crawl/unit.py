@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from crawl.attach import ImageCache, ImageSource, attach_images
 from crawl.config import BuildConfig
@@ -25,6 +25,7 @@ from shards.stats import Stats
 from shards.writer import ShardWriter
 
 MARKERS = "units"
+T = TypeVar("T")
 
 # Called with the number of documents written since the last call (progress bars).
 Progress = Callable[[int], None]
@@ -42,12 +43,14 @@ def run_unit(
     pages: Iterator[Document] | None = None,
     stats: Stats | None = None,
     progress: Progress | None = None,
+    before_marker: Callable[[], None] | None = None,
 ) -> dict:
     """Process ``unit`` and write its shards and marker under ``output``; return the marker.
 
     ``pages`` overrides where documents come from (the URL-list crawler passes its own);
     by default the unit is a WARC byte range. Counters go to ``stats`` (the image source
-    may share it) and into the marker.
+    may share it) and into the marker. ``before_marker`` is work that must be done
+    before the unit counts as finished (the crawler saving its WARC).
     """
     stats = stats if stats is not None else Stats()
     documents = pages if pages is not None else warc_documents(unit, config, stats)
@@ -58,7 +61,7 @@ def run_unit(
     interleaved = ShardWriter(storage.join(output, INTERLEAVED), unit.id, config.shards.max_samples, config.shards.max_bytes)
     pairs = ShardWriter(storage.join(output, PAIRS), unit.id, config.shards.max_samples, config.shards.max_bytes)
     with interleaved, pairs:
-        for batch in _batches(documents, config.page_batch):
+        for batch in batches(documents, config.page_batch):
             payloads = attach_images(batch, images, config.images, stats, cache, filters.keep_image if filters else None)
             for document, jpegs in zip(batch, payloads):
                 if filters is not None and not filters.after_fetch(document, stats):
@@ -84,6 +87,8 @@ def run_unit(
     }
     if report is not None:
         marker["filters"] = report.to_json()
+    if before_marker is not None:
+        before_marker()
     storage.write_json(marker_path(output, unit), marker)
     return marker
 
@@ -111,7 +116,8 @@ def warc_documents(unit: Unit, config: BuildConfig, stats: Stats) -> Iterator[Do
             yield document
 
 
-def _batches(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
-    iterator = iter(documents)
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last one shorter)."""
+    iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch

@@ -21,6 +21,7 @@ when the build is planned, before any work starts.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -57,7 +58,8 @@ def list_format(path: str) -> str:
 def count_rows(path: str) -> int:
     """How many rows the list has (blank and bad ones included), for planning units."""
     if list_format(path) == "parquet":
-        return _parquet_file(path).metadata.num_rows
+        with _parquet_file(path) as parquet:
+            return parquet.metadata.num_rows
     with _text_lines(path) as lines:
         return sum(1 for _ in lines)
 
@@ -67,22 +69,22 @@ def read_rows(path: str, start: int = 0, end: int | None = None, stats: Stats | 
     stats = stats if stats is not None else Stats()
     kind = list_format(path)
     rows = _parquet_rows(path, start, end) if kind == "parquet" else _text_rows(path, kind, start, end)
-    for number, value in rows:
+    for row in rows:
         stats.add("urls/rows")
-        row = value if isinstance(value, UrlRow) else _parse_line(number, value, kind)
         if isinstance(row, str):
             stats.add(f"urls/skipped/{row}")
             continue
         yield row
 
 
-def _text_rows(path: str, kind: str, start: int, end: int | None) -> Iterator[tuple[int, str]]:
+def _text_rows(path: str, kind: str, start: int, end: int | None) -> Iterator[UrlRow | str]:
+    """Rows ``[start, end)`` of a text list, each a row or the reason it is skipped."""
     with _text_lines(path) as lines:
         for number, line in enumerate(lines):
             if end is not None and number >= end:
                 return
             if number >= start:
-                yield number, line
+                yield _parse_line(number, line, kind)
 
 
 def _parse_line(number: int, line: str, kind: str) -> UrlRow | str:
@@ -128,37 +130,31 @@ def _json_ready(value: Any) -> Any:
     return str(value)
 
 
-class _text_lines:
+@contextlib.contextmanager
+def _text_lines(path: str) -> Iterator[IO[str]]:
     """The lines of a (possibly gzipped) text file, decoded as UTF-8 with replacement."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __enter__(self) -> IO[str]:
-        self._raw = storage.open_input(self.path)
-        binary: IO[bytes] = gzip.GzipFile(fileobj=self._raw) if self.path.lower().endswith(".gz") else self._raw
-        self._text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
-        return self._text
-
-    def __exit__(self, *exc: object) -> None:
-        self._text.close()
-        self._raw.close()
+    with storage.open_input(path) as raw:
+        binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.lower().endswith(".gz") else raw
+        with io.TextIOWrapper(binary, encoding="utf-8", errors="replace") as text:
+            yield text
 
 
-def _parquet_file(path: str) -> Any:
+@contextlib.contextmanager
+def _parquet_file(path: str) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(storage.open_input(path))
-    if URL_COLUMN not in parquet.schema_arrow.names:
-        raise ValueError(f"{path}: a parquet URL list needs a {URL_COLUMN!r} column (has {parquet.schema_arrow.names})")
-    return parquet
+    with storage.open_input(path) as raw:
+        parquet = pq.ParquetFile(raw)
+        names = parquet.schema_arrow.names
+        if URL_COLUMN not in names:
+            raise ValueError(f"{path}: a parquet URL list needs a {URL_COLUMN!r} column (it has {names})")
+        yield parquet
 
 
-def _parquet_rows(path: str, start: int, end: int | None) -> Iterator[tuple[int, UrlRow | str]]:
+def _parquet_rows(path: str, start: int, end: int | None) -> Iterator[UrlRow | str]:
     """Rows ``[start, end)`` of a parquet list, reading only the row groups they lie in."""
-    parquet = _parquet_file(path)
-    first = 0
-    try:
+    with _parquet_file(path) as parquet:
+        first = 0
         for group in range(parquet.metadata.num_row_groups):
             size = parquet.metadata.row_group(group).num_rows
             if first + size <= start:
@@ -170,7 +166,5 @@ def _parquet_rows(path: str, start: int, end: int | None) -> Iterator[tuple[int,
                 for offset, values in enumerate(batch.to_pylist()):
                     number = first + offset
                     if number >= start and (end is None or number < end):
-                        yield number, _row(number, values)
+                        yield _row(number, values)
                 first += batch.num_rows
-    finally:
-        parquet.close()

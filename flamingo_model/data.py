@@ -14,7 +14,8 @@ from shards.transforms import ImageTransform
 SAMPLE_FUNCTIONS = {"interleaved": FlamingoExamples, "pairs": FlamingoPairExamples}
 
 
-def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTransform, seed: int) -> ShardLoader:
+def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTransform, seed: int, rank: int | None = None, world_size: int | None = None) -> ShardLoader:
+    """A loader of ``dataset``'s Flamingo batches for this rank (from torch.distributed unless given)."""
     if dataset.kind not in SAMPLE_FUNCTIONS:
         raise ValueError(f"dataset {dataset.name!r}: kind must be one of {sorted(SAMPLE_FUNCTIONS)}, not {dataset.kind!r}")
     if not dataset.urls:
@@ -22,7 +23,7 @@ def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTrans
     tokens = FlamingoTokenizer(tokenizer, TokenConfig(max_tokens=dataset.max_tokens, max_images=dataset.max_images))
     sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform)
     config = LoaderConfig(batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork")
-    return ShardLoader(dataset.urls, sample_fn, collate, config)
+    return ShardLoader(dataset.urls, sample_fn, collate, config, rank=rank, world_size=world_size)
 
 
 def training_datasets(config: TrainConfig, tokenizer: Any, transform: ImageTransform) -> list[TrainDataset]:

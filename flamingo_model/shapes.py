@@ -16,7 +16,7 @@ from crawl.sample import BACKGROUNDS, COLOURS, SHAPES, Drawing, draw
 from flamingo_model.fewshot import FewShotExample
 from shards import storage
 from shards.document import Document, ImageNode, TextNode
-from shards.layout import interleaved_sample
+from shards.layout import interleaved_sample, pair_samples
 from shards.manifest import write_manifest
 from shards.transforms import ImageTransform
 from shards.writer import ShardWriter
@@ -38,22 +38,25 @@ def drawing_jpeg(drawing: Drawing, rng: random.Random, size: int = 64) -> bytes:
     return buffer.getvalue()
 
 
-def write_shape_shards(folder: str, documents: int, images_per_document: int = 3, seed: int = 0, per_shard: int = 32) -> list[str]:
-    """Interleaved shards of ``<image>Output: A red circle.<EOC>...`` documents, with manifest and sizes.json."""
+def write_shape_shards(folder: str, documents: int, images_per_document: int = 3, seed: int = 0, per_shard: int = 32, pairs: bool = False) -> list[str]:
+    """Shards of ``<image>Output: A red circle.<EOC>...`` documents, with manifest and sizes.json.
+
+    With ``pairs``, the pair layout instead (``KEY.jpg`` + ``KEY.txt`` = ``A red circle.``).
+    """
     rng = random.Random(seed)
-    written = []
     with ShardWriter(folder, f"shapes{seed}", max_samples=per_shard) as writer:
         for number in range(documents):
             nodes, payloads = [], []
             for index in range(images_per_document):
                 drawing = random_drawing(rng)
-                nodes += [ImageNode(url=f"https://shapes.invalid/{seed}/{number}/{index}.jpg", index=index), TextNode(f"Output: {answer(drawing)}")]
+                url = f"https://shapes.invalid/{seed}/{number}/{index}.jpg"
+                nodes += [ImageNode(url=url, index=index, caption=answer(drawing)), TextNode(f"Output: {answer(drawing)}")]
                 payloads.append(drawing_jpeg(drawing, rng))
             document = Document(key=f"shapes{seed}d{number}", url=f"https://shapes.invalid/{seed}/{number}", nodes=nodes)
-            writer.write(interleaved_sample(document, payloads))
-    written += writer.shards
-    write_manifest(folder, [info.to_json() for info in written])
-    return [storage.join(folder, info.name) for info in written]
+            for sample in pair_samples(document, payloads) if pairs else [interleaved_sample(document, payloads)]:
+                writer.write(sample)
+    write_manifest(folder, [info.to_json() for info in writer.shards])
+    return [storage.join(folder, info.name) for info in writer.shards]
 
 
 def shape_examples(count: int, transform: ImageTransform, seed: int, blank: bool = False) -> list[FewShotExample]:

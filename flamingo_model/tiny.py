@@ -50,3 +50,38 @@ def tiny_tokenizer(texts: Iterable[str], vocab_size: int = 300) -> PreTrainedTok
     from shards.tokens import train_tokenizer
 
     return train_tokenizer(texts, vocab_size=vocab_size)
+
+
+def tiny_open_clip_config(image_size: int = 32) -> dict:
+    """An open_clip model config (the JSON open_clip's factory reads) for a tiny ViT-based CLIP."""
+    return {
+        "embed_dim": 64,
+        "vision_cfg": {"image_size": image_size, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": 16, "vocab_size": 256, "width": 32, "heads": 2, "layers": 1},
+    }
+
+
+def write_tiny_parts(folder: str, texts: Iterable[str], family: str = "gpt2", seed: int = 0) -> tuple[str, str]:
+    """Save a tiny LM + tokenizer (a Hugging Face folder) and a tiny open_clip model, as a real run would find them.
+
+    Returns ``(lm_folder, encoder_spec)`` for ``TrainConfig.lm`` and ``TrainConfig.encoder``.
+    """
+    import json
+    import os
+
+    import open_clip
+    import torch
+
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(seed)
+    tokenizer = tiny_tokenizer(texts)
+    lm_folder = os.path.join(folder, f"tiny-{family}")
+    tiny_lm(family, len(tokenizer)).save_pretrained(lm_folder)
+    tokenizer.save_pretrained(lm_folder)
+    config_path = os.path.join(folder, "tiny-clip.json")
+    with open(config_path, "w") as stream:
+        json.dump(tiny_open_clip_config(), stream)
+    open_clip.add_model_config(config_path)
+    checkpoint = os.path.join(folder, "tiny-clip.pt")
+    torch.save({"state_dict": open_clip.create_model("tiny-clip").state_dict()}, checkpoint)
+    return lm_folder, f"{config_path}:{checkpoint}"

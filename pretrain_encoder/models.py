@@ -2,7 +2,8 @@
 
 A model config is open_clip's JSON format (``embed_dim``, ``vision_cfg``, ``text_cfg``).
 Names are looked up in ``model_configs/`` here first (small test models and the
-Flamingo-like one), then in open_clip's own registry (``ViT-B-32``, ``RN50``, ...).
+Flamingo-like one), then in open_clip's own registry (``ViT-B-32``, ``RN50``, ...); a
+name ending in ``.json`` is the path of a config file.
 
 Nothing is downloaded: timm image towers are built with random weights, and a Hugging
 Face text tower is built from a local ``config.json`` (``model_configs/hf/NAME/``)
@@ -29,7 +30,7 @@ HF_CONFIG_DIR = CONFIG_DIR / "hf"
 
 def model_config(name: str, image_size: int | None = None, context_length: int | None = None) -> dict[str, Any]:
     """The open_clip model config called ``name``, with local paths resolved and overrides applied."""
-    ours = CONFIG_DIR / f"{name}.json"
+    ours = Path(name) if name.endswith(".json") else CONFIG_DIR / f"{name}.json"
     if ours.is_file():
         config = json.loads(ours.read_text())
     else:

@@ -15,6 +15,9 @@ import sys
 COMMANDS = {
     "build": "crawl.build_command",
     "inspect": "shards.inspect",
+    "export": "shards.interop.export_command",
+    "import": "shards.interop.import_command",
+    "export-video-frames": "shards.video",
     "demo": "crawl.demo",
 }
 

@@ -33,6 +33,7 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,12 +135,13 @@ def extract_clip(path: str, config: FrameConfig) -> Clip:
             if duration <= 0:
                 raise VideoError("no_frames")
             times, sampling = frame_times(duration, config)
-            container.seek(0)
             frames = _frames_at(container.decode(video), [start + t for t in times], config)
-    except FileNotFoundError as error:
-        raise VideoError("not_found", str(error)) from None
     except av.FFmpegError as error:
         raise VideoError("decode_error", f"{type(error).__name__}: {error}") from None
+    except FileNotFoundError as error:
+        raise VideoError("not_found", str(error)) from None
+    except OSError as error:
+        raise VideoError("read_error", f"{type(error).__name__}: {error}") from None
     return Clip(frames, [round(t, 3) for t in times], round(duration, 3), sampling)
 
 
@@ -152,33 +154,155 @@ def _timing(container: Any, video: Any) -> tuple[float, float]:
         return start, float(video.duration * video.time_base)
     if container.duration is not None:
         return start, container.duration / av.time_base
-    # No header says how long it is (some WebM/MKV): read packet timestamps, without decoding.
+    # No header says how long it is (some WebM/MKV): read packet timestamps without
+    # decoding, then go back to the start for the decoding pass.
     end = start
     for packet in container.demux(video):
         if packet.pts is not None:
             end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    container.seek(0)
     return start, end - start
 
 
 def _frames_at(decoded: Iterator[Any], times: list[float], config: FrameConfig) -> list[bytes]:
-    """The JPEG of the frame on screen at each time (times ascending): the last frame shown by then."""
+    """The JPEG of the frame on screen at each of ``times`` (ascending): the last frame shown by then.
+
+    Frames are encoded only when chosen; most decoded frames are not.
+    """
     chosen: list[bytes] = []
-    previous, encoded = None, b""
+    shown, shown_jpeg = None, None
     for frame in decoded:
         moment = frame.time if frame.time is not None else 0.0
         while len(chosen) < len(times) and moment > times[len(chosen)]:
-            if previous is None:  # a moment before the first frame: show the first frame
-                previous, encoded = frame, _jpeg(frame, config)
-            chosen.append(encoded)
+            if shown is None:  # a moment before the first frame: show the first frame
+                shown = frame
+            if shown_jpeg is None:
+                shown_jpeg = _jpeg(shown, config)
+            chosen.append(shown_jpeg)
         if len(chosen) == len(times):
             return chosen
-        previous, encoded = frame, b""
-        # Encoded lazily: most decoded frames are never chosen.
-        if len(chosen) < len(times) and _next_needs(frame, decoded):
-            pass
-        encoded = _jpeg(frame, config) if _shown_next(frame, times[len(chosen)]) else b""
-    if previous is None:
+        if frame is not shown:
+            shown, shown_jpeg = frame, None
+    if shown is None:
         raise VideoError("no_frames")
-    while len(chosen) < len(times):
-        chosen.append(encoded or _jpeg(previous, config))
-    return chosen
+    last = shown_jpeg if shown_jpeg is not None else _jpeg(shown, config)
+    return chosen + [last] * (len(times) - len(chosen))
+
+
+def _jpeg(frame: Any, config: FrameConfig) -> bytes:
+    """A decoded frame as JPEG, its shorter side reduced to ``config.size`` (never enlarged)."""
+    from PIL import Image
+
+    from crawl.images import ImageConfig, target_size
+
+    image = frame.to_image()
+    size = target_size(*image.size, ImageConfig(size=config.size))
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=config.jpeg_quality)
+    return out.getvalue()
+
+
+# --- the export command -------------------------------------------------------------
+
+
+@dataclass
+class VideoRow:
+    """One line of the input list: a video, its caption, and any other columns."""
+
+    number: int
+    video: str
+    caption: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def read_video_list(path: str, stats: Stats) -> Iterator[VideoRow]:
+    """The rows of a ``.jsonl`` or ``.csv`` video list; rows without video or caption are counted and skipped."""
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    with storage.open_input(path, "r") as stream:
+        if path.endswith(".csv"):
+            records: Iterator[Any] = csv.DictReader(stream)
+        elif path.endswith(".jsonl"):
+            records = (_json_line(line) for line in stream)
+        else:
+            raise ValueError(f"{path}: a video list must be .jsonl or .csv")
+        for number, record in enumerate(records):
+            if record is None:  # a blank line
+                continue
+            video = str(record.get("video") or "").strip() if isinstance(record, dict) else ""
+            caption = " ".join(str(record.get("caption") or "").split()) if isinstance(record, dict) else ""
+            if not video or not caption:
+                stats.add("videos/failed/bad_row")
+                continue
+            if storage.is_local(video) and not video.startswith("/"):
+                video = storage.join(folder, video)
+            meta = {k: v for k, v in record.items() if k not in ("video", "caption")}
+            yield VideoRow(number, video, caption, meta)
+
+
+def _json_line(line: str) -> Any:
+    """A parsed line; a line that is not JSON becomes a row without fields (counted as bad)."""
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+
+
+def export_video_frames(
+    video_list: str, output: str, config: FrameConfig | None = None, max_samples: int = 1000
+) -> tuple[Stats, dict[str, Any]]:
+    """Write ``output/video/`` (shards, manifest.json, sizes.json, stats.json); return (stats, manifest)."""
+    config = config or FrameConfig()
+    stats = Stats()
+    folder = storage.join(output, VIDEO)
+    with ShardWriter(folder, VIDEO, max_samples=max_samples) as writer:
+        for row in read_video_list(video_list, stats):
+            stats.add("videos/read")
+            try:
+                clip = extract_clip(row.video, config)
+            except VideoError as error:
+                stats.add(f"videos/failed/{error.reason}")
+                continue
+            key = document_key(row.video, f"{video_list}:{row.number}")
+            provenance = {
+                "key": key,
+                "video": row.video,
+                "list": video_list,
+                "row": row.number,
+                "duration": clip.duration,
+                "times": clip.times,
+                "sampling": clip.sampling,
+                "fps": config.fps,
+                "frames": config.frames,
+                "meta": row.meta,
+            }
+            writer.write(video_sample(key, clip.frames, row.caption, provenance))
+            stats.add(f"videos/sampling/{clip.sampling}")
+            stats.add("videos/written")
+    manifest = write_manifest(folder, [info.to_json() for info in writer.shards])
+    storage.write_json(storage.join(folder, "stats.json"), stats.to_json())
+    return stats, manifest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", help="a .jsonl or .csv list with 'video' and 'caption' columns")
+    parser.add_argument("output", help="output folder (local or s3://...); shards go to OUTPUT/video/")
+    parser.add_argument("--frames", type=int, default=FrameConfig.frames, help="frames per video (T)")
+    parser.add_argument("--fps", type=float, default=FrameConfig.fps, help="frames per second of video")
+    parser.add_argument("--size", type=int, default=FrameConfig.size, help="shorter side of stored frames, in pixels")
+    parser.add_argument("--shard-samples", type=int, default=1000, help="videos per shard")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.videos.endswith((".jsonl", ".csv")):
+        print(f"flamboyance export-video-frames: error: {args.videos}: the list must be .jsonl or .csv", file=sys.stderr)
+        return 2
+    config = FrameConfig(frames=args.frames, fps=args.fps, size=args.size)
+    stats, manifest = export_video_frames(args.videos, args.output, config, args.shard_samples)
+    print(f"{manifest['samples']} video samples in {len(manifest['shards'])} shards under {storage.join(args.output, VIDEO)}")
+    for reason, count in stats.under("videos/failed").items():
+        print(f"  failed/{reason}: {count}")
+    return 0 if manifest["samples"] else 1

@@ -37,7 +37,7 @@ def tokenizer():
 def shapes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shapes")
     write_shape_shards(str(folder / "docs"), documents=24, images_per_document=2, seed=1, per_shard=8)
-    write_shape_shards(str(folder / "pairs"), documents=24, images_per_document=1, seed=2, per_shard=8)
+    write_shape_shards(str(folder / "pairs"), documents=24, images_per_document=1, seed=2, per_shard=8, pairs=True)
     return folder
 
 
@@ -46,11 +46,11 @@ def model_for(tokenizer, seed=0):
     return build_flamingo(tiny_lm("gpt2", len(tokenizer)), tiny_vit(), tokenizer, SMALL)
 
 
-def loaders(shapes, tokenizer):
+def loaders(shapes, tokenizer, **where):
     shapes = Path(shapes)
     docs = DatasetConfig("docs", [str(shapes / "docs" / "*.tar")], batch_size=4, max_tokens=32, max_images=2, num_workers=0)
     pairs = DatasetConfig("pairs", [str(shapes / "pairs" / "*.tar")], kind="pairs", weight=0.2, batch_size=4, max_tokens=16, max_images=1, num_workers=0)
-    return [TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, TRANSFORM, seed=0)) for d in (docs, pairs)]
+    return [TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, TRANSFORM, seed=0, **where)) for d in (docs, pairs)]
 
 
 def test_one_step_adds_the_weighted_gradients_of_every_dataset(shapes, tokenizer, tmp_path):
@@ -105,7 +105,7 @@ def split(loader):
     batches = [b for b, _ in zip(loader, range(3))]
     share = 4 // world
     return [{{k: v[rank * share:(rank + 1) * share] for k, v in b.items()}} for b in batches]
-datasets = [TrainDataset(d.name, d.weight, split(d.loader)) for d in loaders({shapes!r}, tokenizer)]
+datasets = [TrainDataset(d.name, d.weight, split(d.loader)) for d in loaders({shapes!r}, tokenizer, rank=0, world_size=1)]
 model = model_for(tokenizer)
 history = train(model, datasets, TrainConfig(steps=3, lr=1e-3, warmup_steps=1, output=output))
 if rank == 0:
@@ -125,7 +125,7 @@ def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=env, timeout=300)
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0", str(script), str(tmp_path / "ddp")],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "ddp")],
         check=True, env=env, timeout=300,
     )
     single = torch.load(tmp_path / "single.pt", weights_only=True)
@@ -134,3 +134,48 @@ def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_pat
         assert a == pytest.approx(b, rel=1e-5)
     for name, value in single["state"].items():
         torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.fixture(scope="module")
+def run_config(shapes, tmp_path_factory):
+    """configs/flamingo-tiny.yaml pointed at a tiny LM folder, a tiny open_clip checkpoint and the shape shards."""
+    from flamingo_model.tiny import write_tiny_parts
+
+    folder = tmp_path_factory.mktemp("parts")
+    lm, encoder = write_tiny_parts(str(folder), [f"Output: {answer}" for answer in ANSWERS] * 4)
+    config = yaml.safe_load((PROJECT / "configs" / "flamingo-tiny.yaml").read_text())
+    config.update(lm=lm, encoder=encoder, steps=8, checkpoint_every=2, log_every=1)
+    config["datasets"][0]["urls"] = [str(shapes / "docs" / "*.tar")]
+    config["datasets"][1]["urls"] = [str(shapes / "pairs" / "*.tar")]
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_training(config: Path, output: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "flamingo_model.train_command", "--config", str(config), f"output={output}"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def losses_by_step(process: subprocess.Popen) -> dict[int, dict[str, float]]:
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0
+    return {record["step"]: record["losses"] for record in map(json.loads, out.splitlines())}
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_same_loss_curve(run_config, tmp_path):
+    reference = losses_by_step(start_training(run_config, tmp_path / "reference"))
+    assert sorted(reference) == list(range(1, 9))
+
+    victim = start_training(run_config, tmp_path / "victim")
+    marker = tmp_path / "victim" / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + 240
+    while not (marker.exists() and json.loads(marker.read_text())["step"] >= 4):
+        assert victim.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    resumed = losses_by_step(start_training(run_config, tmp_path / "victim"))
+    assert min(resumed) > 4 and max(resumed) == 8  # continued, not restarted
+    assert {step: reference[step] for step in resumed} == resumed

@@ -1,0 +1,124 @@
+"""Phase 3: rewrite one input unit's shards without what the decisions drop.
+
+Documents marked as duplicates are left out; repeated paragraphs and dropped images are
+removed from the documents that stay. Image indices are renumbered so that image node
+``i`` is again member ``KEY.i.jpg``, and the pair samples are made afresh from the
+rewritten document (``shards.layout.pair_samples``, as the build makes them), so no
+pair survives for a dropped image.
+
+Every drop is recorded the way filter steps record theirs (``filter/audit.py``): three
+steps, ``dedup_documents``, ``dedup_paragraphs`` and ``dedup_images``, count what they
+saw, kept and dropped by rule, and keep a bounded sample of drops naming the item each
+one duplicates. The unit's marker carries them; the stage merges them into ``dedup.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from filter.audit import FilterReport, StepStats
+from filter.dedup.config import DedupConfig
+from filter.dedup.inputs import InputUnit, read_documents
+from filter.dedup.resolve import decisions_path
+from shards import storage
+from shards.document import Document, ImageNode, TextNode
+from shards.layout import INTERLEAVED, PAIRS, interleaved_sample, pair_samples
+from shards.stats import Stats
+from shards.writer import ShardWriter
+
+MARKERS = "units"
+STEPS = ("dedup_documents", "dedup_paragraphs", "dedup_images")
+_PROGRESS_EVERY = 256
+
+# Called with the number of documents done since the last call (progress bars).
+Progress = Callable[[int], None]
+
+
+def apply_decisions(
+    document: Document, images: list[bytes], paragraphs: list[int], image_drops: dict[str, dict[str, Any]],
+    steps: dict[str, StepStats],
+) -> tuple[Document, list[bytes]]:
+    """The document without the text nodes at ``paragraphs`` and the images in ``image_drops``."""
+    removed_texts = set(paragraphs)
+    nodes: list[TextNode | ImageNode] = []
+    kept_images: list[bytes] = []
+    texts = pictures = 0
+    for node in document.nodes:
+        if isinstance(node, TextNode):
+            drop = texts in removed_texts
+            texts += 1
+            steps["dedup_paragraphs"].record(
+                not drop, "repeated_in_domain", None, {"key": document.key, "url": document.url, "text": node.text[:300]}
+            )
+            if not drop:
+                nodes.append(node)
+            continue
+        decision = image_drops.get(str(pictures))
+        payload = images[pictures]
+        pictures += 1
+        if decision is None:
+            steps["dedup_images"].record(True, "", None, None)
+            nodes.append(dataclasses.replace(node, index=len(kept_images)))
+            kept_images.append(payload)
+            continue
+        steps["dedup_images"].record(
+            False, decision["rule"], decision["score"],
+            {"key": document.key, "url": document.url, "image": node.url, "index": pictures - 1,
+             "duplicate_of": decision["duplicate_of"]},
+        )
+    rewritten = Document(key=document.key, url=document.url, nodes=nodes, title=document.title,
+                         language=document.language, fetch_date=document.fetch_date,
+                         source=document.source, meta=document.meta)
+    return rewritten, kept_images
+
+
+def rewrite_unit(build: str, unit: InputUnit, output: str, config: DedupConfig, progress: Progress | None = None) -> dict:
+    """Write the unit's deduplicated shards and then its marker; return the marker."""
+    decisions = storage.read_json(decisions_path(output, unit.id))
+    seed = int.from_bytes(hashlib.blake2b(unit.id.encode("utf-8"), digest_size=4).digest(), "big")
+    steps = {name: StepStats(name, seed=seed) for name in STEPS}
+    stats = Stats()
+    interleaved = ShardWriter(storage.join(output, INTERLEAVED), unit.id, config.shards.max_samples, config.shards.max_bytes)
+    pairs = ShardWriter(storage.join(output, PAIRS), unit.id, config.shards.max_samples, config.shards.max_bytes)
+    with interleaved, pairs:
+        for document, images in read_documents(build, unit, stats):
+            stats.add("documents/read")
+            drop = decisions["documents"].get(document.key)
+            if drop is not None:
+                steps["dedup_documents"].record(
+                    False, drop["rule"], drop["score"],
+                    {"key": document.key, "url": document.url, "duplicate_of": drop["duplicate_of"]},
+                )
+            else:
+                steps["dedup_documents"].record(True, "", None, None)
+                document, images = apply_decisions(
+                    document, images, decisions["paragraphs"].get(document.key, []),
+                    decisions["images"].get(document.key, {}), steps,
+                )
+                interleaved.write(interleaved_sample(document, images))
+                stats.add("documents/written")
+                for sample in pair_samples(document, images):
+                    pairs.write(sample)
+                    stats.add("pairs/written")
+            if progress is not None and stats.get("documents/read") % _PROGRESS_EVERY == 0:
+                progress(_PROGRESS_EVERY)
+    if progress is not None:
+        progress(stats.get("documents/read") % _PROGRESS_EVERY)
+    report = FilterReport(steps.values())
+    stats.merge(report.counters("dedup"))
+    marker = {
+        "unit": unit.to_json(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "stats": stats.to_json(),
+        "shards": {
+            INTERLEAVED: [dict(shard.to_json(), unit=unit.id) for shard in interleaved.shards],
+            PAIRS: [dict(shard.to_json(), unit=unit.id) for shard in pairs.shards],
+        },
+        "dedup": report.to_json(),
+    }
+    storage.write_json(storage.join(output, MARKERS, f"{unit.id}.json"), marker)
+    return marker

@@ -1,0 +1,130 @@
+"""A pluggable safety step: drop images that a classifier finds unsafe (nudity, gore).
+
+``SafetyClassifier`` is the filter step (it takes pixels, so it runs on fetched images);
+what it asks is any callable from a PIL image to a confidence in [0, 1] that the image is
+unsafe. ``PromptScorer`` is one such callable, after LAION's CLIP-based NSFW detection
+idea: embed the image with a CLIP model, compare it with text embeddings of unsafe and of
+safe concepts, and take the softmax mass that falls on the unsafe ones. No weights are
+shipped: the user names an open_clip model config and gives its checkpoint (loaded with
+``weights_only``, never unpickled), or passes a model or a scorer of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from filter.base import Filter, Verdict, threshold
+
+UNSAFE_PROMPTS = (
+    "a photo containing nudity",
+    "a sexually explicit photo",
+    "a pornographic image",
+    "a photo of graphic violence",
+    "a photo of gore and blood",
+)
+SAFE_PROMPTS = (
+    "a photo",
+    "an ordinary photo that is safe for work",
+    "a photo of people wearing clothes",
+    "a drawing or an illustration",
+    "a photo of a landscape, an object or an animal",
+)
+
+Scorer = Callable[[Image.Image], float]
+
+
+class PromptScorer:
+    """Zero-shot unsafe confidence: softmax over similarities to concept embeddings.
+
+    ``unsafe`` and ``safe`` are (N, D) embeddings of concepts, usually of text prompts
+    (``from_model``), in the image tower's space. The confidence is the probability that
+    the softmax of ``logit_scale`` times the cosine similarities puts on unsafe concepts.
+    """
+
+    def __init__(self, encode_image: Callable[[torch.Tensor], torch.Tensor],
+                 preprocess: Callable[[Image.Image], torch.Tensor],
+                 unsafe: torch.Tensor, safe: torch.Tensor, logit_scale: float = 100.0) -> None:
+        if unsafe.ndim != 2 or safe.ndim != 2 or unsafe.shape[1] != safe.shape[1] or not len(unsafe) or not len(safe):
+            raise ValueError(f"concept embeddings must be two non-empty (N, D) tensors; got {tuple(unsafe.shape)} and {tuple(safe.shape)}")
+        self.encode_image, self.preprocess = encode_image, preprocess
+        self.concepts = torch.nn.functional.normalize(torch.cat([unsafe, safe]).float(), dim=-1)
+        self.unsafe_count = len(unsafe)
+        self.logit_scale = logit_scale
+
+    @torch.no_grad()
+    def __call__(self, image: Image.Image) -> float:
+        pixels = self.preprocess(image.convert("RGB")).unsqueeze(0)
+        embedding = torch.nn.functional.normalize(self.encode_image(pixels).float(), dim=-1)
+        probabilities = (self.logit_scale * embedding @ self.concepts.T).softmax(dim=-1)
+        return float(probabilities[0, : self.unsafe_count].sum())
+
+    @classmethod
+    @torch.no_grad()
+    def from_model(cls, model: Any, tokenizer: Callable[[list[str]], torch.Tensor],
+                   unsafe_prompts: Sequence[str] = UNSAFE_PROMPTS, safe_prompts: Sequence[str] = SAFE_PROMPTS,
+                   preprocess: Callable[[Image.Image], torch.Tensor] | None = None) -> PromptScorer:
+        """A scorer from an open_clip model (``encode_image``/``encode_text``) and its tokenizer.
+
+        ``preprocess`` defaults to open_clip's evaluation transform for the model's
+        preprocessing config (size, mean, std). The model's own ``logit_scale`` is used.
+        """
+        from open_clip.transform import PreprocessCfg, image_transform_v2
+
+        model.eval()
+        if preprocess is None:
+            preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
+        unsafe = model.encode_text(tokenizer(list(unsafe_prompts)))
+        safe = model.encode_text(tokenizer(list(safe_prompts)))
+        return cls(model.encode_image, preprocess, unsafe, safe, float(model.logit_scale.exp()))
+
+    @classmethod
+    def from_open_clip(cls, model: str, checkpoint: str | None = None,
+                       unsafe_prompts: Sequence[str] = UNSAFE_PROMPTS,
+                       safe_prompts: Sequence[str] = SAFE_PROMPTS) -> PromptScorer:
+        """A scorer from an open_clip model config name (``ViT-B-32``, or one of
+        ``pretrain_encoder/model_configs``) and a checkpoint file of its weights."""
+        from open_clip import load_checkpoint
+        from open_clip.tokenizer import SimpleTokenizer
+
+        from pretrain_encoder.models import build_model, model_config, uses_hf_text
+
+        config = model_config(model)
+        if uses_hf_text(config):
+            raise ValueError(f"model {model!r} has a Hugging Face text tower: build it yourself and use from_model with its tokenizer")
+        network = build_model(config)
+        if checkpoint is not None:
+            load_checkpoint(network, checkpoint, weights_only=True)
+        tokenizer = SimpleTokenizer(context_length=config["text_cfg"].get("context_length", 77))
+        return cls.from_model(network, tokenizer, unsafe_prompts, safe_prompts)
+
+
+class SafetyClassifier(Filter):
+    """Drop images whose unsafe confidence is above ``max_confidence``.
+
+    Give ``scorer`` (any callable image -> confidence in [0, 1]), or ``model`` (an
+    open_clip config name) with ``checkpoint`` for a ``PromptScorer``. A YAML config can
+    therefore say ``{step: safety, model: ViT-B-32, checkpoint: /models/clip.pt}``.
+    """
+
+    name = "safety"
+    takes = "pixels"
+
+    def __init__(self, scorer: Scorer | None = None, max_confidence: float = 0.5, model: str | None = None,
+                 checkpoint: str | None = None, unsafe_prompts: Sequence[str] = UNSAFE_PROMPTS,
+                 safe_prompts: Sequence[str] = SAFE_PROMPTS, **options: Any) -> None:
+        super().__init__(**options)
+        if scorer is None:
+            if model is None:
+                raise ValueError("the safety step needs a scorer, or an open_clip model (and its checkpoint)")
+            scorer = PromptScorer.from_open_clip(model, checkpoint, unsafe_prompts, safe_prompts)
+        self.scorer, self.max_confidence = scorer, max_confidence
+
+    def check(self, image: Image.Image | np.ndarray) -> Verdict:
+        if isinstance(image, np.ndarray):
+            image = Image.fromarray(np.ascontiguousarray(image))
+        return threshold("unsafe_confidence", self.scorer(image), high=self.max_confidence)

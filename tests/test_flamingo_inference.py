@@ -1,0 +1,104 @@
+"""Inference: greedy and beam search with a KV cache, candidate scoring, few-shot prompts, RICES, ensembles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt, rices
+from flamingo_model.generation import generate
+from flamingo_model.model import build_flamingo, media_index_of
+from flamingo_model.scoring import candidate_log_likelihoods
+from flamingo_model.shapes import ANSWERS, shape_examples
+from flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
+from shards.transforms import ImageTransform, ImageTransformConfig
+
+from test_flamingo_model import SMALL, open_gates
+
+
+@pytest.fixture(scope="module")
+def parts():
+    tokenizer = tiny_tokenizer([f"Output: {answer} Question: what is it? Answer:" for answer in ANSWERS] * 4)
+    torch.manual_seed(0)
+    model = build_flamingo(tiny_lm("llama", len(tokenizer)), tiny_vit(), tokenizer, SMALL).eval()
+    open_gates(model, 0.5)  # an untrained model whose images matter
+    return model, tokenizer
+
+
+def prompt_and_media(model, tokenizer):
+    ids = tokenizer.encode("<image>Output: A red circle.<EOC><image>Output:")
+    torch.manual_seed(1)
+    return ids, model.encode_media(torch.randn(1, 2, 1, 3, 32, 32))
+
+
+def uncached_greedy(model, ids, media, steps):
+    """The reference: re-run the whole sequence at every step, no cache."""
+    ids = list(ids)
+    for _ in range(steps):
+        tensor = torch.tensor([ids])
+        token = int(model(tensor, media_index=media_index_of(tensor, model.image_id), media=media).logits[0, -1].argmax())
+        if token == model.eoc_id:
+            break
+        ids.append(token)
+    return ids
+
+
+def test_greedy_generation_with_the_kv_cache_equals_recomputing_everything(parts):
+    model, tokenizer = parts
+    ids, media = prompt_and_media(model, tokenizer)
+    with torch.no_grad():
+        expected = uncached_greedy(model, ids, media, 8)[len(ids):]
+    assert generate(model, ids, media, max_new_tokens=8, num_beams=1) == expected
+
+
+def test_beam_search_scores_at_least_as_well_as_greedy(parts):
+    model, tokenizer = parts
+    ids, media = prompt_and_media(model, tokenizer)
+    greedy = generate(model, ids, media, max_new_tokens=6, num_beams=1)
+    beam = generate(model, ids, media, max_new_tokens=6, num_beams=3)
+
+    def mean_log_prob(tokens):
+        return float(candidate_log_likelihoods(model, ids, [tokens + [model.eoc_id]], media)[0]) / (len(tokens) + 1)
+
+    assert beam and model.eoc_id not in beam
+    assert mean_log_prob(beam) >= mean_log_prob(greedy) - 0.5
+
+
+def test_candidate_scores_are_the_sum_of_the_candidates_token_log_probabilities(parts):
+    model, tokenizer = parts
+    ids, media = prompt_and_media(model, tokenizer)
+    short, long = tokenizer.encode(" A red circle."), tokenizer.encode(" A blue star.<EOC>")
+    scores = candidate_log_likelihoods(model, ids, [short, long], media)
+    with torch.no_grad():
+        full = torch.tensor([ids + long])
+        log_probs = model(full, media_index=media_index_of(full, model.image_id), media=media).logits[0].log_softmax(-1)
+    expected = sum(float(log_probs[len(ids) - 1 + k, token]) for k, token in enumerate(long))
+    assert float(scores[1]) == pytest.approx(expected, abs=1e-4)
+    assert scores.shape == (2,) and (scores < 0).all()
+
+
+def test_prompts_follow_the_flamingo_formats():
+    support = [FewShotExample(None, "A red circle."), FewShotExample(None, "two", question="How many?")]
+    query = FewShotExample(None, "", question="What colour?")
+    assert render_prompt(support, query) == (
+        "<image>Output: A red circle.<EOC><image>Question: How many? Answer: two<EOC><image>Question: What colour? Answer:"
+    )
+    assert render_prompt(support[:1], FewShotExample(None, ""), with_images=False) == "Output: A red circle.<EOC><image>Output:"
+
+
+def test_rices_picks_the_nearest_support_images_most_similar_last():
+    support = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [-1.0, 0.0]]), dim=-1)
+    assert rices(torch.tensor([1.0, 0.0]), support, 2) == [2, 0]
+
+
+def test_few_shot_zero_shot_rices_and_ensembles_rank_all_candidates(parts):
+    model, tokenizer = parts
+    transform = ImageTransform(ImageTransformConfig(size=32))
+    support, queries = shape_examples(8, transform, seed=3), shape_examples(2, transform, seed=4)
+    for settings in ({"shots": 2}, {"shots": 0}, {"shots": 2, "use_rices": True}, {"shots": 2, "ensembles": 3}):
+        evaluator = FewShotEvaluator(model, tokenizer, support, **settings)
+        assert evaluator.scores(queries[0], ANSWERS).shape == (len(ANSWERS),)
+        assert 0.0 <= evaluator.accuracy(queries, ANSWERS) <= 1.0
+    assert isinstance(FewShotEvaluator(model, tokenizer, support, shots=2).answer(queries[0], max_new_tokens=4), str)
+    with pytest.raises(ValueError, match="support examples"):
+        FewShotEvaluator(model, tokenizer, support[:1], shots=0)
