@@ -26,6 +26,7 @@ from filter.images import (
     UrlBanWords,
 )
 from filter.pipeline import STAGES, FilterPipeline
+from filter.safety import SafetyClassifier
 from filter.text import (
     C4Document,
     C4Lines,
@@ -46,7 +47,7 @@ STEPS = {cls.name: cls for cls in (
     WordCount, CharacterRepetition, WordRepetition, SpecialCharacters, StopWords, FlaggedWords,
     CommonWords, Punctuation, Language, C4Lines, C4Document, GopherQuality, GopherRepetition,
     ImageFormat, ImageSize, AspectRatio, UrlBanWords, LowInformation, FrequentImageUrls,
-    ImageCount, TextAndImage,
+    ImageCount, TextAndImage, SafetyClassifier,
 )}
 
 

@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 
 from filter.base import Filter, Verdict, threshold
+
+if TYPE_CHECKING:  # torch is imported where a scorer is built, so builds without one never load it
+    import torch
 
 UNSAFE_PROMPTS = (
     "a photo containing nudity",
@@ -51,20 +55,23 @@ class PromptScorer:
                  unsafe: torch.Tensor, safe: torch.Tensor, logit_scale: float = 100.0) -> None:
         if unsafe.ndim != 2 or safe.ndim != 2 or unsafe.shape[1] != safe.shape[1] or not len(unsafe) or not len(safe):
             raise ValueError(f"concept embeddings must be two non-empty (N, D) tensors; got {tuple(unsafe.shape)} and {tuple(safe.shape)}")
+        import torch
+
         self.encode_image, self.preprocess = encode_image, preprocess
         self.concepts = torch.nn.functional.normalize(torch.cat([unsafe, safe]).float(), dim=-1)
         self.unsafe_count = len(unsafe)
         self.logit_scale = logit_scale
 
-    @torch.no_grad()
     def __call__(self, image: Image.Image) -> float:
-        pixels = self.preprocess(image.convert("RGB")).unsqueeze(0)
-        embedding = torch.nn.functional.normalize(self.encode_image(pixels).float(), dim=-1)
-        probabilities = (self.logit_scale * embedding @ self.concepts.T).softmax(dim=-1)
+        import torch
+
+        with torch.no_grad():
+            pixels = self.preprocess(image.convert("RGB")).unsqueeze(0)
+            embedding = torch.nn.functional.normalize(self.encode_image(pixels).float(), dim=-1)
+            probabilities = (self.logit_scale * embedding @ self.concepts.T).softmax(dim=-1)
         return float(probabilities[0, : self.unsafe_count].sum())
 
     @classmethod
-    @torch.no_grad()
     def from_model(cls, model: Any, tokenizer: Callable[[list[str]], torch.Tensor],
                    unsafe_prompts: Sequence[str] = UNSAFE_PROMPTS, safe_prompts: Sequence[str] = SAFE_PROMPTS,
                    preprocess: Callable[[Image.Image], torch.Tensor] | None = None) -> PromptScorer:
@@ -75,11 +82,14 @@ class PromptScorer:
         """
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
+        import torch
+
         model.eval()
         if preprocess is None:
             preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
-        unsafe = model.encode_text(tokenizer(list(unsafe_prompts)))
-        safe = model.encode_text(tokenizer(list(safe_prompts)))
+        with torch.no_grad():
+            unsafe = model.encode_text(tokenizer(list(unsafe_prompts)))
+            safe = model.encode_text(tokenizer(list(safe_prompts)))
         return cls(model.encode_image, preprocess, unsafe, safe, float(model.logit_scale.exp()))
 
     @classmethod

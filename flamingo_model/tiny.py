@@ -85,3 +85,29 @@ def write_tiny_parts(folder: str, texts: Iterable[str], family: str = "gpt2", se
     checkpoint = os.path.join(folder, "tiny-clip.pt")
     torch.save({"state_dict": open_clip.create_model("tiny-clip").state_dict()}, checkpoint)
     return lm_folder, f"{config_path}:{checkpoint}"
+
+
+def pretrain_tiny_lm(lm: nn.Module, tokenizer: PreTrainedTokenizerFast, texts: list[str], steps: int = 200, batch_size: int = 16, lr: float = 3e-3, seed: int = 0) -> list[float]:
+    """Teach a tiny LM the language of ``texts`` (text only), so it starts like a pretrained LM.
+
+    Flamingo freezes a *pretrained* LM; a randomly initialised one cannot even express
+    a confident next-token distribution, so its frozen copy would hide whether the
+    visual pathway learned anything. Returns the loss per step.
+    """
+    import random
+
+    import torch
+
+    rng = random.Random(seed)
+    optimizer = torch.optim.AdamW(lm.parameters(), lr=lr)
+    lm.train()
+    losses = []
+    for _ in range(steps):
+        batch = tokenizer(rng.sample(texts, min(batch_size, len(texts))), return_tensors="pt", padding=True)
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        loss = lm(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return losses

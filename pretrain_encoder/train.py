@@ -17,7 +17,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -100,7 +100,10 @@ def train(config: EncoderConfig) -> dict[str, float]:
     # Model and tokenizer. A tokenizer that has to be trained is trained once, by rank 0.
     resolved = model_config(config.model.name, config.model.image_size, config.model.context_length)
     tokenizer_dir = storage.join(config.output, "tokenizer")
-    captions = lambda: (caption for _, caption in read_pairs(datasets[0].shards, TOKENIZER_CAPTIONS))  # noqa: E731
+
+    def captions() -> Iterator[str]:
+        return (caption for _, caption in read_pairs(datasets[0].shards, TOKENIZER_CAPTIONS))
+
     if runtime.main:
         tokenize = build_tokenizer(resolved, tokenizer_dir, captions, config.model.tokenizer_vocab)
     runtime.barrier()
@@ -134,7 +137,7 @@ def train(config: EncoderConfig) -> dict[str, float]:
     log = RunLog(config.output, runtime.main, config.log.tensorboard, config.log.wandb, config.log.wandb_project, to_dict(config))
     if runtime.main:
         storage.write_json(storage.join(config.output, "config.json"), {"run": to_dict(config), "model": resolved})
-    held_out = read_pairs(config.eval.retrieval_shards, config.eval.retrieval_samples) if config.eval.retrieval_shards else []
+    held_out = read_pairs(config.eval.retrieval_shards, config.eval.retrieval_samples) if config.eval.retrieval_shards and runtime.main else []
 
     def evaluate() -> dict[str, float]:
         model.eval()

@@ -14,6 +14,8 @@ import sys
 
 COMMANDS = {
     "build": "crawl.build_command",
+    "dedup": "filter.dedup.command",
+    "stats": "filter.stats_command",
     "inspect": "shards.inspect",
     "export": "shards.interop.export_command",
     "import": "shards.interop.import_command",

@@ -269,3 +269,19 @@ def test_an_unfinished_build_is_refused(planted, tmp_path):
     (build / "units" / "unit-c.json").unlink()
     with pytest.raises(IncompleteBuild, match="unfinished"):
         run_dedup(str(build), str(tmp_path / "out"), DedupConfig(), show_progress=False)
+
+
+def test_the_command_resumes_a_finished_run_and_prints_what_it_dropped(planted, deduplicated, capsys):
+    import argparse
+
+    from filter.dedup import command
+
+    output, _ = deduplicated
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--input", str(planted["build"]), "--output", str(output),
+                              "--set", "max_image_url_documents=3", "--no-progress"])
+    assert command.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "3 already done" in printed and "12 read, 7 written" in printed
+    assert "documents dropped: image_set 1, near 1, paragraphs_repeated 1, text 1, url 1" in printed

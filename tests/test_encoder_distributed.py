@@ -61,6 +61,7 @@ def _write(folder: Path, samples: list[dict]) -> str:
     return str(folder / writer.shards[0].name)
 
 
+@pytest.mark.slow  # two spawned ranks and a third run: 30-80 s on 2 busy cores
 def test_two_ranks_match_one_rank_with_the_doubled_batch(tmp_path: Path) -> None:
     source = write_shape_pairs(str(tmp_path / "source"), 2 * BATCH * STEPS, seed=4)[0]
     samples = list(iter_samples(source))

@@ -41,6 +41,7 @@ def pretrain(output: Path, shards: str, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", CLI, *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow  # three fresh processes, each importing torch: 30-80 s on 2 busy cores
 def test_killed_run_resumes_with_the_same_losses(tmp_path: Path) -> None:
     # 40 pairs in batches of 8: step 4 starts the second epoch, so the resume crosses an epoch.
     shards = write_shape_pairs(str(tmp_path / "pairs"), 40, seed=3)[0]

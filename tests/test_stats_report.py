@@ -65,7 +65,7 @@ def test_funnel_follows_documents_images_and_words_to_what_was_written(build: st
     stats, report = load_build(build)
     rows = {row.step: row for row in funnel(stats, report)}
     assert rows["extracted"].images == stats.get("images/found")
-    for name, step in report.steps.items():
+    for name in report.steps:
         assert rows[name].dropped == sum(stats.under(f"filter/{name}/dropped").values())
     # Every level dropped something, and each quantity only goes down.
     assert rows["paragraphs/word_count"].words < rows["extracted"].words

@@ -69,12 +69,10 @@ class WordHasher:
         cache = self._cache
         if len(cache) > _WORD_CACHE_LIMIT:
             cache.clear()
-        values = [cache.get(word) for word in words]
-        if None in values:
-            for position, word in enumerate(words):
-                if values[position] is None:
-                    digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-                    values[position] = cache[word] = int.from_bytes(digest, "little")
+        for word in {word for word in words if word not in cache}:
+            digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            cache[word] = int.from_bytes(digest, "little")
+        values = [cache[word] for word in words]
         return np.fromiter(values, dtype=np.uint64, count=len(values))
 
 

@@ -8,8 +8,9 @@ the document's key as label. ``Drop`` is one flat shape for the terminal and the
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from filter.audit import FilterReport
 
