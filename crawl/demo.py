@@ -1,8 +1,9 @@
 """``flamboyance demo``: the whole pipeline on a generated sample, offline, on a CPU.
 
-Writes a small synthetic site (``crawl/sample.py``) as WARC files, builds shards from
-them through the same code path as a real build (Ray, units, image replay from a WARC),
-and shows what came out. Running it again resumes: finished steps are skipped.
+Each step is the real stage a user runs on real data, on a small synthetic site
+(``crawl/sample.py``) written as WARC files: build (Ray, units, M3W filters, images
+replayed from a WARC), dedup, the audit report, then training. Every step writes to its
+own folder under ``--workdir``; running the demo again resumes, skipping finished work.
 """
 
 from __future__ import annotations
@@ -22,40 +23,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    steps = (sample_site, build_shards, deduplicate, audit_report)
+    context: dict = {"args": args, "workdir": args.workdir}
+    for number, step in enumerate(steps, 1):
+        print(f"\n[{number}/{len(steps)}] {step.__doc__}")
+        if not step(context):
+            return 1
+    print(f"\ndemo finished in {time.monotonic() - started:.0f}s; outputs in {args.workdir}")
+    return 0
+
+
+def sample_site(context: dict) -> bool:
+    """Generate a small web site as WARC files (pages and images)."""
+    from crawl.sample import write_sample_warcs
+
+    folder = os.path.join(context["workdir"], "sample")
+    pages, images = (os.path.join(folder, name) for name in ("pages.warc.gz", "images.warc.gz"))
+    if os.path.exists(pages) and os.path.exists(images):
+        print(f"reusing the sample in {folder}")
+    else:
+        pages, images, site = write_sample_warcs(folder, pages=context["args"].pages)
+        print(f"{len(site.pages)} pages and {len(site.images)} images in {folder}")
+    context.update(pages=pages, images=images)
+    return True
+
+
+def build_shards(context: dict) -> bool:
+    """Build interleaved and pair shards with M3W's filters (flamboyance build)."""
     from crawl.build import run_build
     from crawl.config import BuildConfig
-    from crawl.sample import write_sample_warcs
     from crawl.summary import print_summary
     from crawl.units import warc_units
     from shards.inspect import iter_documents, print_document, resolve_shards
 
-    started = time.monotonic()
-    sample_dir = os.path.join(args.workdir, "sample")
-    pages, images = (os.path.join(sample_dir, name) for name in ("pages.warc.gz", "images.warc.gz"))
-    if os.path.exists(pages) and os.path.exists(images):
-        print(f"[1/2] reusing the sample site in {sample_dir}")
-    else:
-        pages, images, site = write_sample_warcs(sample_dir, pages=args.pages)
-        print(f"[1/2] generated a site of {len(site.pages)} pages and {len(site.images)} images as WARCs in {sample_dir}")
-
-    output = os.path.join(args.workdir, "shards")
-    # M3W's filters; units of a quarter of the WARC, so Ray runs several tasks; small
-    # shards, so even a small sample spans several.
+    pages, images = context["pages"], context["images"]
+    # Units of a quarter of the WARC each, so Ray runs several tasks; small shards, so
+    # even a small sample spans several.
     config = BuildConfig(filters="m3w", unit_bytes=max(1, os.path.getsize(pages) // 4))
     config.shards.max_samples = 16
+    output = os.path.join(context["workdir"], "build")
     result = run_build(
         warc_units([pages], config.unit_bytes),
         output,
         config,
         inputs={"warc": [pages], "image_warc": [images]},
         image_warcs=[images],
-        show_progress=not args.no_progress,
+        show_progress=not context["args"].no_progress,
     )
-    print("[2/2] built shards")
     print_summary(result)
-    if not result.ok:
-        return 1
-    print("\nfirst document (flamboyance inspect):")
+    print("\nthe first document (flamboyance inspect):")
     print_document(next(iter_documents(resolve_shards(output))), sys.stdout)
-    print(f"demo finished in {time.monotonic() - started:.0f}s; outputs in {args.workdir}")
-    return 0
+    context["build"] = output
+    return result.ok
+
+
+def deduplicate(context: dict) -> bool:
+    """Remove duplicates across the whole build (flamboyance dedup)."""
+    from filter.dedup.command import print_summary
+    from filter.dedup.config import DedupConfig
+    from filter.dedup.stage import run_dedup
+
+    output = os.path.join(context["workdir"], "dedup")
+    result = run_dedup(context["build"], output, DedupConfig(), show_progress=not context["args"].no_progress)
+    print_summary(result)
+    context["data"] = output
+    return result.ok
+
+
+def audit_report(context: dict) -> bool:
+    """Print the filter funnel and write the HTML audit report (flamboyance stats)."""
+    from filter.report.funnel import format_funnel, funnel, load_build
+    from filter.report.html import write_report
+
+    stats, report = load_build(context["build"])
+    print(format_funnel(funnel(stats, report)))
+    print(f"report: {write_report(context['build'], stats, report)}")
+    return True

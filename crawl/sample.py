@@ -7,6 +7,8 @@ spacer that filters should reject. Each content image shows a shape of some colo
 background, and its caption and the text around it name them, so the encoder and
 Flamingo stages have something learnable: the text depends on the image.
 
+A few pages also appear at a second address (mirrors), for deduplication to find.
+
 ``write_sample_warcs`` writes the site as two WARC files (pages and images), the same
 form as a Common Crawl download, so the demo runs offline through the real build.
 """
@@ -177,6 +179,10 @@ def generate_site(pages: int = 40, images_per_page: int = 4, seed: int = 0) -> S
             blocks.insert(1, '<p><img src="/static/banner.png" alt=""></p>')
         title = f"Shape gallery, part {page + 1}"
         site.pages[f"{HOST}/pages/{page:03d}.html"] = _page_html(title, "\n".join(blocks))
+    # Mirrors: the same article at a second address, as the web is full of them; the
+    # dedup pass should keep one copy of each.
+    for page in range(0, pages, 10):
+        site.pages[f"{HOST}/mirror/{page:03d}.html"] = site.pages[f"{HOST}/pages/{page:03d}.html"]
     return site
 
 
