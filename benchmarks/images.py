@@ -33,7 +33,7 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "wi
 I2D_ENV = "IMG2DATASET_PYTHON"
 
 
-def serve(root: str, ports: "multiprocessing.Queue[int]") -> None:
+def serve(root: str, ports: multiprocessing.Queue[int]) -> None:
     """Serve ``/<copy>/<path under root>`` from memory, for any copy number."""
     import asyncio
     import mimetypes

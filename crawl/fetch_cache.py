@@ -41,14 +41,15 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from crawl.attach import Fetched
-from crawl.fetch import FetchConfig, FetchResult, fetch_all
+from crawl.fetch import FetchResult, FetchSession
 from crawl.fetch.address import UnsafeURL, check_url
-from crawl.warc import _record_end, iter_records
+from crawl.warc import iter_records, record_end
 from crawl.warc_writer import WarcWriter
 from shards import storage
 from shards.stats import Stats
@@ -92,18 +93,18 @@ class FetchCache:
     ``saved`` is where the finished unit's WARC goes (``save()``), if it is kept.
     """
 
-    def __init__(self, folder: str, name: str, config: FetchConfig, stats: Stats, saved: str | None = None) -> None:
+    def __init__(self, folder: str, name: str, session: FetchSession, saved: str | None = None) -> None:
         self.warc_path = os.path.join(folder, f"{name}.warc.gz")
         self.failed_path = os.path.join(folder, f"{name}.failed.jsonl")
-        self.config = config
-        self.stats = stats
+        self.session = session
+        self.stats = session.stats
         self.saved = saved
         self._index: dict[str, _Entry] = {}
         self._failures: dict[tuple[str, str], str] = {}
         self._warc: IO[bytes] | None = None
         self._failed: IO[str] | None = None
 
-    def __enter__(self) -> "FetchCache":
+    def __enter__(self) -> FetchCache:
         os.makedirs(os.path.dirname(self.warc_path), exist_ok=True)
         if self.saved and not os.path.exists(self.warc_path) and storage.exists(self.saved):
             # Killed after saving but before the marker: the saved WARC is the cache.
@@ -134,8 +135,8 @@ class FetchCache:
             yield result
         if not missing:
             return
-        # fetch_all counts into self.stats from its thread; nothing else counts meanwhile.
-        for result in fetch_all(missing, kind, self.config, self.stats):
+        # The session counts into self.stats from its thread; nothing else counts meanwhile.
+        for result in self.session.fetch_all(missing, kind):
             self._record(result, kind)
             yield result
 
@@ -199,7 +200,7 @@ class FetchCache:
         if seen.under("warc/corrupt"):
             # Only ever a half-written last record: cut it off before appending.
             with open(self.warc_path, "r+b") as stream:
-                end = 0 if last is None else _record_end(stream, last, True) or 0
+                end = 0 if last is None else record_end(stream, last, True) or 0
                 stream.truncate(end)
             self.stats.add("cache/truncated")
 
@@ -227,7 +228,7 @@ class FetchCache:
         if error is not None:
             return FetchResult(url=url, final_url=url, error=error)
         target = url
-        for _ in range(self.config.max_redirects + 1):
+        for _ in range(self.session.config.max_redirects + 1):
             entry = self._index.get(target)
             if entry is None:
                 return None
@@ -236,7 +237,7 @@ class FetchCache:
             target = entry.location
         else:
             return None
-        if not self.config.accepts(kind, entry.content_type):
+        if not self.session.config.accepts(kind, entry.content_type):
             return FetchResult(url=url, final_url=target, error="content_type")
         record = next(iter_records(self.warc_path, entry.offset, entry.offset + 1), None)
         if record is None or record.target_uri != target:

@@ -8,19 +8,17 @@ step expects: bytes, or the failure reason that the fetcher counted.
 from __future__ import annotations
 
 from crawl.attach import Fetched
-from crawl.fetch import FetchConfig, fetch_all
-from shards.stats import Stats
+from crawl.fetch import FetchSession
 
 
 class HttpImageSource:
-    """Downloads a batch of image URLs concurrently; fetch counters go to ``stats``."""
+    """Downloads each batch of image URLs concurrently, in the unit's fetch session."""
 
-    def __init__(self, config: FetchConfig, stats: Stats) -> None:
-        self.config = config
-        self.stats = stats
+    def __init__(self, session: FetchSession) -> None:
+        self.session = session
 
     def get_many(self, urls: list[str]) -> dict[str, Fetched]:
         results: dict[str, Fetched] = {}
-        for result in fetch_all(urls, "image", self.config, self.stats):
+        for result in self.session.fetch_all(urls, "image"):
             results[result.url] = result.body if result.ok and result.body is not None else (result.error or "empty")
         return results

@@ -1,4 +1,4 @@
-"""The Ray task that runs one unit, and how it finds its image source.
+"""The Ray task that runs one unit, with its page and image sources.
 
 Kept apart from ``crawl/unit.py`` so the unit logic stays plain Python that tests call
 without Ray, while this module holds only what depends on running inside a task.
@@ -10,20 +10,10 @@ from typing import Any
 
 import ray
 
-from crawl.attach import ImageSource
 from crawl.config import BuildConfig
 from crawl.unit import run_unit
 from crawl.units import Unit
 from shards.stats import Stats
-
-
-def image_source(config: BuildConfig, image_index: Any | None, stats: Stats) -> ImageSource:
-    """Replay from the image WARC index when one was given, else download over HTTP."""
-    if image_index is not None:
-        return image_index
-    from crawl.image_http import HttpImageSource
-
-    return HttpImageSource(config.fetch, stats)
 
 
 @ray.remote(num_cpus=1, max_retries=2)
@@ -36,9 +26,15 @@ def unit_task(
     keeping what it fetched in ``save_warc`` if given.
     """
     stats = Stats()
-    report = lambda documents: progress.add.remote(documents)  # noqa: E731
+    report = lambda documents: progress.add.remote(documents)
     if unit.kind == "urls":
         from crawl.url_unit import run_url_unit
 
         return run_url_unit(unit, config, output, stats, report, save_warc, image_index)
-    return run_unit(unit, config, output, image_source(config, image_index, stats), stats=stats, progress=report)
+    if image_index is not None:  # replayed from --image-warc
+        return run_unit(unit, config, output, image_index, stats=stats, progress=report)
+    from crawl.fetch import FetchSession
+    from crawl.image_http import HttpImageSource
+
+    with FetchSession(config.fetch, stats) as session:
+        return run_unit(unit, config, output, HttpImageSource(session), stats=stats, progress=report)

@@ -26,8 +26,9 @@ import gzip
 import io
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from shards import storage
 from shards.stats import Stats

@@ -11,16 +11,17 @@ the list's other columns are ``meta``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email.message import Message
-from typing import Iterator
 
 from crawl.attach import ImageSource
 from crawl.config import BuildConfig
+from crawl.fetch import FetchSession
 from crawl.fetch_cache import FetchCache, cache_folder
 from crawl.pages import page_to_document
 from crawl.unit import Progress, batches, run_unit
-from crawl.url_list import read_rows
 from crawl.units import Unit
+from crawl.url_list import read_rows
 from shards import storage
 from shards.document import Document
 from shards.stats import Stats
@@ -44,7 +45,7 @@ def run_url_unit(
     """
     stats = stats if stats is not None else Stats()
     saved = storage.join(save_warc, f"{unit.id}.warc.gz") if save_warc else None
-    with FetchCache(cache_folder(output), unit.id, config.fetch, stats, saved) as cache:
+    with FetchSession(config.fetch, stats) as session, FetchCache(cache_folder(output), unit.id, session, saved) as cache:
         marker = run_unit(
             unit,
             config,

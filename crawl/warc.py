@@ -211,15 +211,15 @@ def _read_run(
             stats.add(f"warc/corrupt/{reason}")
             return broken + 1, broken
         # Parsing broke after the last record: was that record whole?
-        record_end = _record_end(stream, last, gz)
-        if record_end is None:
+        last_end = record_end(stream, last, gz)
+        if last_end is None:
             stats.add("warc/corrupt/truncated")
             return last + 1, last
         if held is not None:
             yielded += 1
             yield held
         stats.add(f"warc/corrupt/{reason}")
-        return record_end, record_end
+        return last_end, last_end
     finally:
         stats.add("warc/records", yielded)
     if last is not None and last >= limit:  # the range ended; the next record parsed
@@ -228,14 +228,14 @@ def _read_run(
             yield held
         return None
     # FastWARC saw the end of the data: was the last record whole, and the file over?
-    record_end = None if last is None else _record_end(stream, last, gz)
-    if record_end is None and last is not None:
+    last_end = None if last is None else record_end(stream, last, gz)
+    if last_end is None and last is not None:
         stats.add("warc/corrupt/truncated")
         return last + 1, last
     if held is not None:
         stats.add("warc/records")
         yield held
-    tail = position if record_end is None else record_end
+    tail = position if last_end is None else last_end
     if tail < limit:
         stats.add("warc/corrupt/trailing_data")
         return tail, tail
@@ -348,7 +348,7 @@ _DECODERS = {
 def _next_boundary(stream: IO[bytes], position: int, gz: bool, limit: int) -> int | None:
     """The first offset in ``[position, limit)`` where a whole record starts, or None."""
     for candidate in _candidates(stream, position, gz, limit):
-        if _record_end(stream, candidate, gz) is not None:
+        if record_end(stream, candidate, gz) is not None:
             return candidate
     return None
 
@@ -377,7 +377,7 @@ def _candidates(stream: IO[bytes], position: int, gz: bool, limit: int) -> Itera
         window = window[drop:]
 
 
-def _record_end(stream: IO[bytes], offset: int, gz: bool) -> int | None:
+def record_end(stream: IO[bytes], offset: int, gz: bool) -> int | None:
     """Where the record starting at ``offset`` ends, or None if it is not a whole record.
 
     This one test decides both where a range's first record is and whether a record

@@ -49,3 +49,11 @@ def load_latest(output: str, rank: int, world_size: int) -> dict[str, Any] | Non
         raise ValueError(f"checkpoint in {output} was written by {latest['world_size']} ranks, this run has {world_size}")
     with storage.open_input(checkpoint_path(output, latest["step"], rank)) as stream:
         return torch.load(io.BytesIO(stream.read()), map_location="cpu", weights_only=True)
+
+
+def load_trained(output: str) -> dict[str, Any]:
+    """The trained weights (``Flamingo.trainable_state_dict``) of a run's latest checkpoint."""
+    marker = storage.join(output, "checkpoints", LATEST)
+    if not storage.exists(marker):
+        raise FileNotFoundError(f"no finished checkpoint in {output}/checkpoints (is this a training run's output?)")
+    return load_latest(output, rank=0, world_size=storage.read_json(marker)["world_size"])["model"]

@@ -42,6 +42,8 @@ class DatasetConfig:
     batch_size: int = 4
     max_tokens: int = 256
     max_images: int = 5
+    # Share of documents whose text attends to the next image instead of the previous one.
+    attend_next_probability: float = 0.5
     num_workers: int = 1
 
 

@@ -20,7 +20,7 @@ def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTrans
         raise ValueError(f"dataset {dataset.name!r}: kind must be one of {sorted(SAMPLE_FUNCTIONS)}, not {dataset.kind!r}")
     if not dataset.urls:
         raise ValueError(f"dataset {dataset.name!r} has no shard urls")
-    tokens = FlamingoTokenizer(tokenizer, TokenConfig(max_tokens=dataset.max_tokens, max_images=dataset.max_images))
+    tokens = FlamingoTokenizer(tokenizer, TokenConfig(dataset.max_tokens, dataset.max_images, dataset.attend_next_probability))
     sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform)
     config = LoaderConfig(batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork")
     return ShardLoader(dataset.urls, sample_fn, collate, config, rank=rank, world_size=world_size)

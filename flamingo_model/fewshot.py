@@ -115,3 +115,23 @@ class FewShotEvaluator:
         """An open-ended answer (beam search, stops at ``<EOC>``), from the first prompt of the ensemble."""
         ids, media = self.prompts(query)[0]
         return self.tokenizer.decode(generate(self.model, ids, media, max_new_tokens, num_beams)).strip()
+
+
+def pair_examples(urls: list[str], transform: Any, limit: int | None = None) -> list[FewShotExample]:
+    """Few-shot examples from pair shards (``KEY.jpg`` + ``KEY.txt``); unreadable samples are skipped and counted."""
+    from shards import storage
+    from shards.examples import pair_caption
+    from shards.reader import DropSample
+    from shards.stats import Stats
+    from shards.tar_samples import iter_samples
+
+    examples, stats = [], Stats()
+    for url in storage.expand(urls):
+        for sample in iter_samples(url, 0, stats):
+            try:
+                examples.append(FewShotExample(transform(sample["jpg"]), pair_caption(sample)))
+            except (DropSample, KeyError, ValueError, OSError) as error:
+                stats.add(f"eval/dropped/{getattr(error, 'reason', type(error).__name__)}")
+            if limit is not None and len(examples) == limit:
+                return examples
+    return examples

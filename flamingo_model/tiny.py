@@ -109,5 +109,5 @@ def pretrain_tiny_lm(lm: nn.Module, tokenizer: PreTrainedTokenizerFast, texts: l
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses

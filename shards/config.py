@@ -37,6 +37,12 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         kind = _dataclass_type(hints[name])
         if kind is not None and isinstance(value, dict):
             value = from_dict(kind, value, f"{where}{name}.")
+        elif isinstance(value, dict) and known[name].default_factory is not dataclasses.MISSING:
+            # A mapping setting (e.g. fetch.max_bytes) is updated key by key, so that
+            # overriding one entry keeps the defaults of the others.
+            default = known[name].default_factory()
+            if isinstance(default, dict):
+                value = {**default, **value}
         values[name] = value
     return cls(**values)
 

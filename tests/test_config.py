@@ -30,3 +30,8 @@ def test_unknown_keys_are_named(tmp_path):
         load(BuildConfig, None, ["images.sise=3"])
     with pytest.raises(ConfigError, match="key.sub=value"):
         load(BuildConfig, None, ["novalue"])
+
+
+def test_overriding_one_entry_of_a_mapping_keeps_the_others():
+    config = load(BuildConfig, None, ["fetch.max_bytes.page=1000"])
+    assert config.fetch.max_bytes == {**BuildConfig().fetch.max_bytes, "page": 1000}

@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 import webdataset
+from fetch_servers import LocalServer, redirect, text
 
 from crawl.build import run_build
 from crawl.config import BuildConfig
@@ -23,8 +24,6 @@ from shards.layout import read_interleaved
 from shards.manifest import shard_paths
 from shards.stats import Stats
 
-from fetch_servers import LocalServer, redirect, text
-
 
 def documents(output: Path) -> dict:
     """All documents of a build, with their images, by page name."""
@@ -37,7 +36,7 @@ def documents(output: Path) -> dict:
 
 def assert_same_documents(expected: dict, actual: dict) -> None:
     assert sorted(actual) == sorted(expected)
-    path = lambda url: unquote(url.split("/", 3)[3])  # noqa: E731 - without scheme and host
+    path = lambda url: unquote(url.split("/", 3)[3])
     for name, (document, _) in expected.items():
         twin = actual[name][0]
         assert twin.text() == document.text(), name

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fetch_servers import LocalServer, files, redirect
 
-from crawl.fetch import FetchConfig
+from crawl.fetch import FetchConfig, FetchSession
 from crawl.fetch_cache import FetchCache
 from crawl.warc import iter_records
 from shards.stats import Stats
-
-from fetch_servers import LocalServer, files, redirect
 
 CONFIG = FetchConfig(allow_private=True, retries=0)
 
@@ -23,6 +23,13 @@ def server(wiki_site):
     routes = {"/": files(wiki_site / "site"), "/moved": redirect("/A/Ray_Charles.html")}
     with LocalServer(routes) as running:
         yield running
+
+
+@contextlib.contextmanager
+def open_cache(folder: Path, stats: Stats, saved: Path | None = None):
+    """A unit's cache in front of its fetch session, as a URL unit opens them."""
+    with FetchSession(CONFIG, stats) as session, FetchCache(str(folder), "unit", session, saved and str(saved)) as cache:
+        yield cache
 
 
 def crawl(cache: FetchCache, server: LocalServer) -> dict:
@@ -40,14 +47,14 @@ def requests(server: LocalServer) -> list[str]:
 
 def test_a_unit_run_again_replays_everything_and_counts_the_same_reasons(server, tmp_path: Path):
     first_stats, second_stats = Stats(), Stats()
-    with FetchCache(str(tmp_path), "unit", CONFIG, first_stats) as cache:
+    with open_cache(tmp_path, first_stats) as cache:
         first = crawl(cache, server)
     assert first[server.url("/moved")][0] == server.url("/A/Ray_Charles.html")
     assert first[server.url("/A/Nowhere.html")][1] == "http_404"
     seen = requests(server)
     assert len(seen) == len(set(seen)) == 6  # 3 pages, the redirect's target, 2 images
 
-    with FetchCache(str(tmp_path), "unit", CONFIG, second_stats) as cache:
+    with open_cache(tmp_path, second_stats) as cache:
         second = crawl(cache, server)
     assert second == first
     assert requests(server) == seen  # nothing was asked again
@@ -57,7 +64,7 @@ def test_a_unit_run_again_replays_everything_and_counts_the_same_reasons(server,
 
 
 def test_a_record_cut_short_by_a_kill_is_dropped_and_only_it_is_fetched_again(server, tmp_path: Path):
-    with FetchCache(str(tmp_path), "unit", CONFIG, Stats()) as cache:
+    with open_cache(tmp_path, Stats()) as cache:
         crawl(cache, server)
     warc = tmp_path / "unit.warc.gz"
     last = list(iter_records(str(warc)))[-1]
@@ -67,7 +74,7 @@ def test_a_record_cut_short_by_a_kill_is_dropped_and_only_it_is_fetched_again(se
     before = requests(server)
 
     stats = Stats()
-    with FetchCache(str(tmp_path), "unit", CONFIG, stats) as cache:
+    with open_cache(tmp_path, stats) as cache:
         crawl(cache, server)
     assert stats.get("cache/truncated") == 2
     again = requests(server)[len(before) :]
@@ -79,13 +86,13 @@ def test_a_record_cut_short_by_a_kill_is_dropped_and_only_it_is_fetched_again(se
 
 def test_the_saved_warc_stands_in_for_a_cache_deleted_before_the_marker(server, tmp_path: Path):
     saved = tmp_path / "saved" / "unit.warc.gz"
-    with FetchCache(str(tmp_path / "cache"), "unit", CONFIG, Stats(), str(saved)) as cache:
+    with open_cache(tmp_path / "cache", Stats(), saved) as cache:
         crawl(cache, server)
         cache.save()
     cache.remove()  # as if the task died after saving, before its marker
     assert saved.exists() and not (tmp_path / "cache" / "unit.warc.gz").exists()
     before = len(server.log)
-    with FetchCache(str(tmp_path / "cache"), "unit", CONFIG, Stats(), str(saved)) as cache:
+    with open_cache(tmp_path / "cache", Stats(), saved) as cache:
         results = {r.url: r for r in cache.fetch([server.url("/A/Baby_Grand.html")], "page")}
     assert len(server.log) == before
     assert b"Billy Joel" in results[server.url("/A/Baby_Grand.html")].body

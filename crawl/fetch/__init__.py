@@ -8,7 +8,7 @@
 for the steps each URL goes through and the reasons a fetch can fail with.
 """
 
-from .batch import fetch_all
+from .batch import FetchSession, fetch_all
 from .config import FetchConfig, FetchResult, Kind
 from .fetcher import Fetcher
 from .optout import header_opts_out, page_opts_out_images
@@ -17,6 +17,7 @@ from .robots import Robots
 __all__ = [
     "FetchConfig",
     "FetchResult",
+    "FetchSession",
     "Fetcher",
     "Kind",
     "Robots",
