@@ -11,15 +11,7 @@ from dataclasses import dataclass, field
 
 from crawl.fetch import FetchConfig
 from crawl.images import ImageConfig
-
-
-@dataclass
-class ShardConfig:
-    """When a shard is full: whichever limit is reached first starts the next tar."""
-
-    max_samples: int = 1000
-    max_bytes: int = 512 * 1024 * 1024
-
+from shards.writer import ShardConfig
 
 @dataclass
 class BuildConfig:

@@ -8,31 +8,26 @@ atomically, so its presence means every shard it lists is complete.
 
 from __future__ import annotations
 
-import datetime
 import itertools
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from crawl.attach import ImageCache, ImageSource, attach_images
 from crawl.config import BuildConfig
-from crawl.unit_filters import UnitFilters
 from crawl.pages import HTML_TYPES, page_to_document
+from crawl.unit_filters import UnitFilters
 from crawl.units import Unit
 from crawl.warc import iter_records
 from shards import storage
 from shards.document import Document
-from shards.layout import INTERLEAVED, PAIRS, interleaved_sample, pair_samples
+from shards.executor import write_marker
 from shards.stats import Stats
-from shards.writer import ShardWriter
+from shards.writer import DatasetWriter
 
 MARKERS = "units"
 T = TypeVar("T")
 
 # Called with the number of documents written since the last call (progress bars).
 Progress = Callable[[int], None]
-
-
-def marker_path(output: str, unit: Unit) -> str:
-    return storage.join(output, MARKERS, f"{unit.id}.json")
 
 
 def run_unit(
@@ -58,39 +53,22 @@ def run_unit(
     if filters is not None:
         documents = filters.before_fetch(documents, stats)
     cache = ImageCache()
-    interleaved = ShardWriter(storage.join(output, INTERLEAVED), unit.id, config.shards.max_samples, config.shards.max_bytes)
-    pairs = ShardWriter(storage.join(output, PAIRS), unit.id, config.shards.max_samples, config.shards.max_bytes)
-    with interleaved, pairs:
+    with DatasetWriter(output, unit.id, config.shards, stats) as writer:
         for batch in batches(documents, config.page_batch):
             payloads = attach_images(batch, images, config.images, stats, cache, filters.keep_image if filters else None)
             for document, jpegs in zip(batch, payloads):
-                if filters is not None and not filters.after_fetch(document, stats):
-                    continue
-                interleaved.write(interleaved_sample(document, jpegs))
-                stats.add("documents/written")
-                for sample in pair_samples(document, jpegs):
-                    pairs.write(sample)
-                    stats.add("pairs/written")
+                if filters is None or filters.after_fetch(document, stats):
+                    writer.write(document, jpegs)
             if progress is not None:
                 progress(len(batch))
-    report = filters.pipeline.report() if filters is not None else None
-    if report is not None:
+    extra = {}
+    if filters is not None:
+        report = filters.pipeline.report()
         stats.merge(report.counters())
-    marker = {
-        "unit": unit.to_json(),
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "stats": stats.to_json(),
-        "shards": {
-            INTERLEAVED: [dict(shard.to_json(), unit=unit.id) for shard in interleaved.shards],
-            PAIRS: [dict(shard.to_json(), unit=unit.id) for shard in pairs.shards],
-        },
-    }
-    if report is not None:
-        marker["filters"] = report.to_json()
+        extra["filters"] = report.to_json()
     if before_marker is not None:
         before_marker()
-    storage.write_json(marker_path(output, unit), marker)
-    return marker
+    return write_marker(storage.join(output, MARKERS), unit, stats, writer.shards(), **extra)
 
 
 def warc_documents(unit: Unit, config: BuildConfig, stats: Stats) -> Iterator[Document]:

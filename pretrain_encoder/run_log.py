@@ -13,7 +13,6 @@ from typing import Any
 from shards import storage
 
 
-
 class RunLog:
     def __init__(self, output: str, enabled: bool, tensorboard: bool, wandb: bool, project: str, config: dict[str, Any]) -> None:
         self.enabled = enabled

@@ -16,8 +16,8 @@ cannot move the weights, not even through Adam's moments or weight decay.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 

@@ -11,7 +11,8 @@ Either way the tokenizer is a picklable callable ``list[str] -> LongTensor [n, c
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from open_clip.tokenizer import HFTokenizer, SimpleTokenizer
@@ -25,7 +26,15 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def train_wordpiece(captions: Iterable[str], folder: str, vocab_size: int) -> None:
     """Train a lower-cased WordPiece tokenizer on ``captions`` and save it (Hugging Face format) in ``folder``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     model = Tokenizer(models.WordPiece(unk_token="[UNK]"))

@@ -16,8 +16,9 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -26,7 +27,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pretrain_encoder import checkpoint
 from pretrain_encoder.config import EncoderConfig
-from pretrain_encoder.data import Augment, ImageTensors, PairExamples, endless, pair_loader, read_pairs
+from pretrain_encoder.data import (
+    Augment,
+    ImageTensors,
+    PairExamples,
+    endless,
+    pair_loader,
+    read_pairs,
+)
 from pretrain_encoder.evaluate import retrieval, zero_shot
 from pretrain_encoder.export import export_open_clip
 from pretrain_encoder.image_tower import export_image_tower
@@ -81,7 +89,7 @@ def setup(config: EncoderConfig) -> Runtime:
         dist.init_process_group("nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     if config.device == "auto":
-        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(config.device)
     if device.type == "cuda":

@@ -17,6 +17,7 @@ duplicated, and the totals stay exact.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 from dataclasses import dataclass, field
@@ -98,6 +99,22 @@ def merge_markers(output: str, shard_sets: tuple[str, ...], markers: dict[str, d
         shards = [shard for marker in markers.values() for shard in marker["shards"][shard_set]]
         manifests[shard_set] = write_manifest(storage.join(output, shard_set), shards)
     return stats, manifests
+
+
+def write_marker(folder: str, unit: Any, stats: Stats, shards: dict[str, list[dict]], **extra: Any) -> dict:
+    """Write a unit's completion marker, last and atomically; return it.
+
+    ``extra`` holds stage-specific reports (a build's filter report, dedup's drops).
+    """
+    marker = {
+        "unit": unit.to_json(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "stats": stats.to_json(),
+        "shards": shards,
+        **extra,
+    }
+    storage.write_json(storage.join(folder, f"{unit.id}.json"), marker)
+    return marker
 
 
 # Starts one unit as a Ray task: (unit, progress actor) -> object ref of its marker.

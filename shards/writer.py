@@ -19,9 +19,19 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from shards import storage
+from shards.layout import INTERLEAVED, PAIRS, interleaved_sample, pair_samples
+from shards.stats import Stats
 
 # Fixed member mtime (2020-01-01) so shards are reproducible.
 _MTIME = 1577836800
+
+
+@dataclass
+class ShardConfig:
+    """When a shard is full: whichever limit is reached first starts the next tar."""
+
+    max_samples: int = 1000
+    max_bytes: int = 512 * 1024 * 1024
 
 
 @dataclass
@@ -137,3 +147,38 @@ class ShardWriter:
             self.close()
         else:
             self.abort()
+
+
+class DatasetWriter:
+    """A unit's two shard sets, written together: each document and its image-text pairs.
+
+    Every stage that writes documents (the build, dedup) goes through this, so the two
+    sets always agree: a pair exists exactly for each kept image with a description.
+    """
+
+    def __init__(self, output: str, unit_id: str, config: ShardConfig, stats: Stats) -> None:
+        self.unit_id = unit_id
+        self.stats = stats
+        self.interleaved = ShardWriter(storage.join(output, INTERLEAVED), unit_id, config.max_samples, config.max_bytes)
+        self.pairs = ShardWriter(storage.join(output, PAIRS), unit_id, config.max_samples, config.max_bytes)
+
+    def write(self, document: Any, images: list[bytes]) -> None:
+        self.interleaved.write(interleaved_sample(document, images))
+        self.stats.add("documents/written")
+        for sample in pair_samples(document, images):
+            self.pairs.write(sample)
+            self.stats.add("pairs/written")
+
+    def shards(self) -> dict[str, list[dict[str, Any]]]:
+        """The finished shards of both sets, as a completion marker lists them."""
+        return {
+            INTERLEAVED: [dict(shard.to_json(), unit=self.unit_id) for shard in self.interleaved.shards],
+            PAIRS: [dict(shard.to_json(), unit=self.unit_id) for shard in self.pairs.shards],
+        }
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.interleaved.__exit__(exc_type, exc, tb)
+        self.pairs.__exit__(exc_type, exc, tb)

@@ -28,7 +28,7 @@ def test_flamingo_like_model_nfnet_and_bert_from_scratch(tmp_path: Path) -> None
     model = build_model(config)
     assert type(model.visual.trunk).__name__ == "NormFreeNet"
     assert type(model.text.transformer).__name__ == "BertModel" and type(model.text.pooler).__name__ == "MeanPooler"
-    image_features, text_features, scale = model(torch.randn(2, 3, 64, 64), tokenize(["a red circle", "a blue star"]))
+    image_features, text_features, _scale = model(torch.randn(2, 3, 64, 64), tokenize(["a red circle", "a blue star"]))
     assert image_features.shape == text_features.shape == (2, 512)
     # NFNet-F0 at 64 px: a 2 x 2 map of 3072 channels before global average pooling.
     assert spatial_features(model.visual, torch.randn(2, 3, 64, 64)).shape == (2, 4, 3072)
@@ -69,7 +69,7 @@ def test_hf_text_tower_trains_exports_and_loads_in_open_clip(tmp_path: Path) -> 
     tokens = tokenizer(["a red circle on a striped background."])
     assert tokens[0, 0].item() == 2 and 1 not in tokens[0].tolist()  # [CLS] first; every word known
     assert model.encode_text(tokens).shape == (1, 64)
-    tower, tower_config = load_image_tower(str(tmp_path / "run" / "export" / "image_tower"))
+    _tower, tower_config = load_image_tower(str(tmp_path / "run" / "export" / "image_tower"))
     assert tower_config["spatial_tokens"] == 64
 
 

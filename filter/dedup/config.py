@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crawl.config import ShardConfig
+from shards.writer import ShardConfig
 from filter.dedup.minhash import MinHashConfig
 
 

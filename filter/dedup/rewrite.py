@@ -15,7 +15,6 @@ one duplicates. The unit's marker carries them; the stage merges them into ``ded
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +25,9 @@ from filter.dedup.inputs import InputUnit, read_documents
 from filter.dedup.resolve import decisions_path
 from shards import storage
 from shards.document import Document, ImageNode, TextNode
-from shards.layout import INTERLEAVED, PAIRS, interleaved_sample, pair_samples
+from shards.executor import write_marker
 from shards.stats import Stats
-from shards.writer import ShardWriter
+from shards.writer import DatasetWriter
 
 MARKERS = "units"
 STEPS = ("dedup_documents", "dedup_paragraphs", "dedup_images")
@@ -82,9 +81,7 @@ def rewrite_unit(build: str, unit: InputUnit, output: str, config: DedupConfig, 
     seed = int.from_bytes(hashlib.blake2b(unit.id.encode("utf-8"), digest_size=4).digest(), "big")
     steps = {name: StepStats(name, seed=seed) for name in STEPS}
     stats = Stats()
-    interleaved = ShardWriter(storage.join(output, INTERLEAVED), unit.id, config.shards.max_samples, config.shards.max_bytes)
-    pairs = ShardWriter(storage.join(output, PAIRS), unit.id, config.shards.max_samples, config.shards.max_bytes)
-    with interleaved, pairs:
+    with DatasetWriter(output, unit.id, config.shards, stats) as writer:
         for document, images in read_documents(build, unit, stats):
             stats.add("documents/read")
             drop = decisions["documents"].get(document.key)
@@ -99,26 +96,11 @@ def rewrite_unit(build: str, unit: InputUnit, output: str, config: DedupConfig, 
                     document, images, decisions["paragraphs"].get(document.key, []),
                     decisions["images"].get(document.key, {}), steps,
                 )
-                interleaved.write(interleaved_sample(document, images))
-                stats.add("documents/written")
-                for sample in pair_samples(document, images):
-                    pairs.write(sample)
-                    stats.add("pairs/written")
+                writer.write(document, images)
             if progress is not None and stats.get("documents/read") % _PROGRESS_EVERY == 0:
                 progress(_PROGRESS_EVERY)
     if progress is not None:
         progress(stats.get("documents/read") % _PROGRESS_EVERY)
     report = FilterReport(steps.values())
     stats.merge(report.counters("dedup"))
-    marker = {
-        "unit": unit.to_json(),
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "stats": stats.to_json(),
-        "shards": {
-            INTERLEAVED: [dict(shard.to_json(), unit=unit.id) for shard in interleaved.shards],
-            PAIRS: [dict(shard.to_json(), unit=unit.id) for shard in pairs.shards],
-        },
-        "dedup": report.to_json(),
-    }
-    storage.write_json(storage.join(output, MARKERS, f"{unit.id}.json"), marker)
-    return marker
+    return write_marker(storage.join(output, MARKERS), unit, stats, writer.shards(), dedup=report.to_json())
