@@ -30,7 +30,14 @@ def ours() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
 
     lm = tiny_lm("llama", VOCAB, width=WIDTH, layers=LAYERS, heads=HEADS)
     vit = _build_vision_tower(128, CLIPVisionCfg(layers=2, width=128, head_width=64, patch_size=8, image_size=32))
-    config = FlamingoConfig(num_latents=64, perceiver_depth=6, perceiver_heads=4, perceiver_dim_head=32, cross_attn_heads=HEADS, cross_attn_dim_head=WIDTH // HEADS)
+    config = FlamingoConfig(
+        num_latents=64,
+        perceiver_depth=6,
+        perceiver_heads=4,
+        perceiver_dim_head=32,
+        cross_attn_heads=HEADS,
+        cross_attn_dim_head=WIDTH // HEADS,
+    )
     model = Flamingo(lm, vit, image_id=VOCAB - 2, eoc_id=VOCAB - 1, config=config).train()
     ids = torch.randint(0, VOCAB - 2, (BATCH, TOKENS))
     ids[:, 0], ids[:, TOKENS // 2] = VOCAB - 2, VOCAB - 2
@@ -42,10 +49,30 @@ def idefics() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     from transformers import IdeficsConfig, IdeficsForVisionText2Text
 
     config = IdeficsConfig(
-        vocab_size=VOCAB, hidden_size=WIDTH, intermediate_size=4 * WIDTH, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-        cross_layer_interval=1, use_resampler=True, freeze_text_layers=True, freeze_vision_layers=True,
-        vision_config={"embed_dim": 128, "image_size": 32, "patch_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512},
-        perceiver_config={"use_resampler": True, "resampler_n_latents": 64, "resampler_depth": 6, "resampler_n_heads": 4, "resampler_head_dim": 32},
+        vocab_size=VOCAB,
+        hidden_size=WIDTH,
+        intermediate_size=4 * WIDTH,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        cross_layer_interval=1,
+        use_resampler=True,
+        freeze_text_layers=True,
+        freeze_vision_layers=True,
+        vision_config={
+            "embed_dim": 128,
+            "image_size": 32,
+            "patch_size": 8,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 512,
+        },
+        perceiver_config={
+            "use_resampler": True,
+            "resampler_n_latents": 64,
+            "resampler_depth": 6,
+            "resampler_n_heads": 4,
+            "resampler_head_dim": 32,
+        },
     )
     model = IdeficsForVisionText2Text(config).train()
     ids = torch.randint(3, VOCAB, (BATCH, TOKENS))
@@ -53,8 +80,11 @@ def idefics() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     image_mask[:, : TOKENS // 2, 0] = 1
     image_mask[:, TOKENS // 2 :, 1] = 1
     inputs = {
-        "input_ids": ids, "attention_mask": torch.ones_like(ids), "pixel_values": torch.randn(BATCH, IMAGES, 3, 32, 32),
-        "image_attention_mask": image_mask, "labels": ids,
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "pixel_values": torch.randn(BATCH, IMAGES, 3, 32, 32),
+        "image_attention_mask": image_mask,
+        "labels": ids,
     }
     return model, inputs
 

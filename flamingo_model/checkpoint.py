@@ -33,7 +33,9 @@ def save(output: str, step: int, rank: int, state: dict[str, Any]) -> None:
 def mark_latest(output: str, step: int, world_size: int) -> None:
     """Declare ``step`` complete and delete checkpoints older than the last ``KEEP``."""
     storage.write_json(storage.join(output, "checkpoints", LATEST), {"step": step, "world_size": world_size})
-    steps = sorted({int(p.rsplit("step-", 1)[1][:8]) for p in storage.listdir(storage.join(output, "checkpoints")) if p.endswith(".pt")})
+    steps = sorted(
+        {int(p.rsplit("step-", 1)[1][:8]) for p in storage.listdir(storage.join(output, "checkpoints")) if p.endswith(".pt")}
+    )
     for old in steps[:-KEEP]:
         for rank in range(world_size):
             storage.remove(checkpoint_path(output, old, rank))

@@ -62,8 +62,8 @@ class TrainConfig:
 
     # A local Hugging Face causal-LM folder (config + weights + tokenizer), loaded offline.
     lm: str = ""
-    # An open_clip model name plus a local checkpoint ("ViT-B-32:/path/ckpt.pt"),
-    # or the path of an image tower exported by pretrain_encoder.
+    # The folder of an image tower exported by pretrain_encoder, or an open_clip model
+    # name (or config JSON) plus a checkpoint: "ViT-B-32:/path/ckpt.pt".
     encoder: str = ""
     image_size: int = 224
     model: FlamingoConfig = field(default_factory=FlamingoConfig)

@@ -14,7 +14,14 @@ from shards.transforms import ImageTransform
 SAMPLE_FUNCTIONS = {"interleaved": FlamingoExamples, "pairs": FlamingoPairExamples}
 
 
-def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTransform, seed: int, rank: int | None = None, world_size: int | None = None) -> ShardLoader:
+def dataset_loader(
+    dataset: DatasetConfig,
+    tokenizer: Any,
+    transform: ImageTransform,
+    seed: int,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> ShardLoader:
     """A loader of ``dataset``'s Flamingo batches for this rank (from torch.distributed unless given)."""
     if dataset.kind not in SAMPLE_FUNCTIONS:
         raise ValueError(f"dataset {dataset.name!r}: kind must be one of {sorted(SAMPLE_FUNCTIONS)}, not {dataset.kind!r}")
@@ -22,7 +29,9 @@ def dataset_loader(dataset: DatasetConfig, tokenizer: Any, transform: ImageTrans
         raise ValueError(f"dataset {dataset.name!r} has no shard urls")
     tokens = FlamingoTokenizer(tokenizer, TokenConfig(dataset.max_tokens, dataset.max_images, dataset.attend_next_probability))
     sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform)
-    config = LoaderConfig(batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork")
+    config = LoaderConfig(
+        batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork"
+    )
     return ShardLoader(dataset.urls, sample_fn, collate, config, rank=rank, world_size=world_size)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from shards import storage
 
 
-def run_demo_flamingo(interleaved_dir: str, pairs_dir: str, encoder: str | None, workdir: str, steps: int = 30) -> dict[str, Any]:
+def run_demo_flamingo(interleaved_dir: str, pairs_dir: str, encoder: str | None, workdir: str, steps: int = 40) -> dict[str, Any]:
     """Train briefly on the demo shards and print a few-shot answer; returns what happened.
 
     ``encoder`` is an open_clip ``MODEL:CHECKPOINT`` (e.g. pretrain_encoder's output), or
@@ -40,29 +40,68 @@ def run_demo_flamingo(interleaved_dir: str, pairs_dir: str, encoder: str | None,
     texts = [render(document) for document in iter_documents(shard_paths(interleaved_dir))]
     tokenizer = tiny_tokenizer(texts, vocab_size=600)
     lm = tiny_lm("gpt2", len(tokenizer), width=96)
-    pretrain_tiny_lm(lm, tokenizer, [text[:400] for text in texts], steps=40)
+    captions = [f"{example.answer}<EOC>" for example in pair_examples(shard_paths(pairs_dir), lambda payload: None)]
+    pretrain_tiny_lm(lm, tokenizer, [text[:400] for text in texts] + captions, steps=80)
     vision = load_encoder(encoder) if encoder else tiny_vit()
     preprocess = getattr(vision, "preprocess_cfg", None)
-    transform = ImageTransform(ImageTransformConfig.from_preprocess_cfg(preprocess) if preprocess else ImageTransformConfig(size=32))
-    small = FlamingoConfig(num_latents=8, perceiver_depth=1, perceiver_heads=2, perceiver_dim_head=32, cross_attn_heads=2, cross_attn_dim_head=32, ff_mult=2)
+    transform = ImageTransform(
+        ImageTransformConfig.from_preprocess_cfg(preprocess) if preprocess else ImageTransformConfig(size=32)
+    )
+    small = FlamingoConfig(
+        num_latents=8,
+        perceiver_depth=1,
+        perceiver_heads=2,
+        perceiver_dim_head=32,
+        cross_attn_heads=2,
+        cross_attn_dim_head=32,
+        ff_mult=2,
+    )
     model = build_flamingo(lm, vision, tokenizer, small)
 
-    interleaved = DatasetConfig("interleaved", [storage.join(interleaved_dir, "*.tar")], batch_size=4, max_tokens=64, max_images=3, num_workers=0)
-    pairs = DatasetConfig("pairs", [storage.join(pairs_dir, "*.tar")], kind="pairs", weight=0.2, batch_size=4, max_tokens=24, max_images=1, num_workers=0)
-    config = TrainConfig(steps=steps, lr=3e-3, warmup_steps=5, output=os.path.join(workdir, "flamingo"), checkpoint_every=steps, datasets=[interleaved, pairs])
-    datasets = [TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, transform, config.seed, rank=0, world_size=1)) for d in config.datasets]
+    interleaved = DatasetConfig(
+        "interleaved", [storage.join(interleaved_dir, "*.tar")], batch_size=4, max_tokens=64, max_images=3, num_workers=0
+    )
+    pairs = DatasetConfig(
+        "pairs",
+        [storage.join(pairs_dir, "*.tar")],
+        kind="pairs",
+        weight=0.2,
+        batch_size=4,
+        max_tokens=24,
+        max_images=1,
+        num_workers=0,
+    )
+    config = TrainConfig(
+        steps=steps,
+        lr=3e-3,
+        warmup_steps=5,
+        output=os.path.join(workdir, "flamingo"),
+        checkpoint_every=steps,
+        datasets=[interleaved, pairs],
+    )
+    datasets = [
+        TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, transform, config.seed, rank=0, world_size=1))
+        for d in config.datasets
+    ]
     history = train(model, datasets, config)
     model.eval()
 
     examples = pair_examples(shard_paths(pairs_dir), transform, limit=24)
     support, queries = examples[:16], examples[16:]
-    evaluator = FewShotEvaluator(model, tokenizer, support, shots=2)
+    evaluator = FewShotEvaluator(model, tokenizer, support, shots=2, caption_prefix="")  # pairs train on bare captions
     answer = evaluator.answer(queries[0], max_new_tokens=12)
     candidates = sorted({example.answer for example in examples})
     accuracy = evaluator.accuracy(queries, candidates)
     print(f"flamingo: {len(history)} steps, losses {history[-1]['losses']}")
-    print(f"flamingo few-shot answer: {answer!r} (truth: {queries[0].answer!r}); close-ended accuracy {accuracy:.2f} (chance {1 / len(candidates):.2f})")
+    print(
+        f"flamingo few-shot answer: {answer!r} (truth: {queries[0].answer!r}); close-ended accuracy {accuracy:.2f} (chance {1 / len(candidates):.2f})"
+    )
     return {
-        "steps": len(history), "losses": history[-1]["losses"], "answer": answer, "truth": queries[0].answer,
-        "accuracy": accuracy, "chance": 1 / len(candidates), "seconds": time.monotonic() - started,
+        "steps": len(history),
+        "losses": history[-1]["losses"],
+        "answer": answer,
+        "truth": queries[0].answer,
+        "accuracy": accuracy,
+        "chance": 1 / len(candidates),
+        "seconds": time.monotonic() - started,
     }

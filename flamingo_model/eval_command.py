@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shots", type=int, default=4, help="support examples per prompt (0: zero-shot, two text-only examples)")
     parser.add_argument("--rices", action="store_true", help="pick shots by image similarity (RICES) instead of at random")
     parser.add_argument("--ensembles", type=int, default=1, help="average scores over this many orderings of the shots")
+    parser.add_argument(
+        "--prefix", default="", help='text before each caption in prompts ("" matches pair shards; the paper uses "Output:")'
+    )
     parser.add_argument("--limit", type=int, default=200, help="at most this many queries")
     parser.add_argument("--generate", type=int, default=3, help="also print open-ended answers for this many queries")
     parser.add_argument("overrides", nargs="*", help="training settings as key=value (e.g. output=runs/a)")
@@ -44,9 +47,19 @@ def run(args: argparse.Namespace) -> int:
         print("no usable query samples", file=sys.stderr)
         return 1
     candidates = sorted({query.answer for query in queries})
-    evaluator = FewShotEvaluator(model, tokenizer, support, args.shots, args.rices, args.ensembles, config.seed)
+    evaluator = FewShotEvaluator(model, tokenizer, support, args.shots, args.rices, args.ensembles, config.seed, args.prefix)
     for query in queries[: args.generate]:
         print(f"truth: {query.answer!r}  generated: {evaluator.answer(query)!r}")
     accuracy = evaluator.accuracy(queries, candidates)
-    print(json.dumps({"accuracy": accuracy, "chance": 1 / len(candidates), "queries": len(queries), "shots": args.shots, "rices": args.rices}))
+    print(
+        json.dumps(
+            {
+                "accuracy": accuracy,
+                "chance": 1 / len(candidates),
+                "queries": len(queries),
+                "shots": args.shots,
+                "rices": args.rices,
+            }
+        )
+    )
     return 0

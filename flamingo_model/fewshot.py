@@ -33,16 +33,27 @@ class FewShotExample:
     question: str | None = None
 
 
-def lead_in(example: FewShotExample) -> str:
-    """The text before the answer: ``Output:`` for captions, ``Question: ... Answer:`` for VQA."""
-    return "Output:" if example.question is None else f"Question: {example.question} Answer:"
+def lead_in(example: FewShotExample, caption_prefix: str = "Output:") -> str:
+    """The text before the answer: ``Output:`` for captions, ``Question: ... Answer:`` for VQA.
+
+    ``caption_prefix=""`` gives bare captions, the form pair shards train on (``<image>caption<EOC>``).
+    """
+    return caption_prefix if example.question is None else f"Question: {example.question} Answer:"
 
 
-def render_prompt(support: list[FewShotExample], query: FewShotExample, with_images: bool = True) -> str:
+def render_prompt(
+    support: list[FewShotExample], query: FewShotExample, with_images: bool = True, caption_prefix: str = "Output:"
+) -> str:
     """The prompt text for ``query`` after ``support`` (images only as ``<image>`` markers)."""
     image = IMAGE_TOKEN if with_images else ""
-    shown = "".join(f"{image}{lead_in(example)} {example.answer}{END_OF_CHUNK_TOKEN}" for example in support)
-    return f"{shown}{IMAGE_TOKEN}{lead_in(query)}"
+
+    def shown(example: FewShotExample) -> str:
+        return " ".join(part for part in (lead_in(example, caption_prefix), example.answer) if part)
+
+    return (
+        "".join(f"{image}{shown(example)}{END_OF_CHUNK_TOKEN}" for example in support)
+        + f"{IMAGE_TOKEN}{lead_in(query, caption_prefix)}"
+    )
 
 
 def rices(query_embedding: torch.Tensor, support_embeddings: torch.Tensor, shots: int) -> list[int]:
@@ -59,11 +70,22 @@ class FewShotEvaluator:
     candidates' log-likelihoods over that many random orderings of the shots.
     """
 
-    def __init__(self, model: Flamingo, tokenizer: Any, support: list[FewShotExample], shots: int = 4, use_rices: bool = False, ensembles: int = 1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: Flamingo,
+        tokenizer: Any,
+        support: list[FewShotExample],
+        shots: int = 4,
+        use_rices: bool = False,
+        ensembles: int = 1,
+        seed: int = 0,
+        caption_prefix: str = "Output:",
+    ) -> None:
         if shots > len(support) or (shots == 0 and len(support) < 2):
             raise ValueError(f"{len(support)} support examples cannot give {max(shots, 2)}-example prompts")
         self.model, self.tokenizer, self.support = model, tokenizer, support
         self.shots, self.use_rices, self.ensembles = shots, use_rices, max(1, ensembles)
+        self.caption_prefix = caption_prefix
         self.rng = random.Random(seed)
         self._support_embeddings: torch.Tensor | None = None
 
@@ -94,14 +116,17 @@ class FewShotEvaluator:
             images = [example.image for example in order] if with_images else []
             stacked = torch.stack(images + [query.image]).to(self._device())
             media = self.model.encode_media(stacked[None, :, None])
-            prompts.append((self._ids(render_prompt(order, query, with_images)), media))
+            prompts.append((self._ids(render_prompt(order, query, with_images, self.caption_prefix)), media))
         return prompts
 
     @torch.no_grad()
     def scores(self, query: FewShotExample, candidates: list[str]) -> torch.Tensor:
         """Mean log-likelihood of each candidate answer over the ensemble's prompts, [C]."""
-        candidate_ids = [self._ids(f" {candidate}{END_OF_CHUNK_TOKEN}") for candidate in candidates]
-        return torch.stack([candidate_log_likelihoods(self.model, ids, candidate_ids, media) for ids, media in self.prompts(query)]).mean(0)
+        space = " " if lead_in(query, self.caption_prefix) else ""
+        candidate_ids = [self._ids(f"{space}{candidate}{END_OF_CHUNK_TOKEN}") for candidate in candidates]
+        return torch.stack(
+            [candidate_log_likelihoods(self.model, ids, candidate_ids, media) for ids, media in self.prompts(query)]
+        ).mean(0)
 
     def classify(self, query: FewShotExample, candidates: list[str]) -> str:
         return candidates[int(self.scores(query, candidates).argmax())]

@@ -13,7 +13,9 @@ import torch
 from flamingo_model.model import Flamingo, media_index_of
 
 
-def _step(model: Flamingo, tokens: torch.Tensor, media: torch.Tensor | None, media_index: torch.Tensor, cache: object, length: int) -> tuple[torch.Tensor, object]:
+def _step(
+    model: Flamingo, tokens: torch.Tensor, media: torch.Tensor | None, media_index: torch.Tensor, cache: object, length: int
+) -> tuple[torch.Tensor, object]:
     """Log-probabilities of the next token after feeding ``tokens`` [K, n]; the updated cache."""
     attention = torch.ones(tokens.shape[0], length, dtype=torch.long, device=tokens.device)
     out = model(tokens, attention, media_index, media=media, past_key_values=cache, use_cache=True)

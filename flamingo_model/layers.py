@@ -11,7 +11,9 @@ class FeedForward(nn.Sequential):
     """Pre-norm MLP with GELU, as in the Flamingo paper's dense blocks."""
 
     def __init__(self, dim: int, mult: int = 4) -> None:
-        super().__init__(nn.LayerNorm(dim), nn.Linear(dim, dim * mult, bias=False), nn.GELU(), nn.Linear(dim * mult, dim, bias=False))
+        super().__init__(
+            nn.LayerNorm(dim), nn.Linear(dim, dim * mult, bias=False), nn.GELU(), nn.Linear(dim * mult, dim, bias=False)
+        )
 
 
 class Attention(nn.Module):

@@ -21,7 +21,14 @@ from torch.utils.checkpoint import checkpoint
 from flamingo_model.cross_attention import GatedCrossAttentionBlock
 
 # Where the decoder layer list lives, by family; the first that exists wins.
-LAYER_PATHS = ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers", "transformer.blocks", "model.language_model.layers")
+LAYER_PATHS = (
+    "model.layers",
+    "model.decoder.layers",
+    "transformer.h",
+    "gpt_neox.layers",
+    "transformer.blocks",
+    "model.language_model.layers",
+)
 
 
 @dataclass

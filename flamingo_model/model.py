@@ -39,12 +39,16 @@ def media_index_of(input_ids: torch.Tensor, image_id: int, attend_next: bool = F
 class Flamingo(nn.Module):
     """Frozen LM + frozen vision encoder + trainable resampler and cross-attention blocks."""
 
-    def __init__(self, lm: nn.Module, vision: nn.Module, image_id: int, eoc_id: int, config: FlamingoConfig | None = None) -> None:
+    def __init__(
+        self, lm: nn.Module, vision: nn.Module, image_id: int, eoc_id: int, config: FlamingoConfig | None = None
+    ) -> None:
         super().__init__()
         self.config = config or FlamingoConfig()
         self.image_id, self.eoc_id = image_id, eoc_id
         if lm.get_input_embeddings().weight.shape[0] <= max(image_id, eoc_id):
-            raise ValueError("the LM's embeddings do not cover <image>/<EOC>: resize them to len(tokenizer) first (see build_flamingo)")
+            raise ValueError(
+                "the LM's embeddings do not cover <image>/<EOC>: resize them to len(tokenizer) first (see build_flamingo)"
+            )
         self.vision = vision if isinstance(vision, VisionFeatures) else VisionFeatures(vision)
         lm.requires_grad_(False)
         c, dim = self.config, hidden_size(lm)
@@ -52,7 +56,9 @@ class Flamingo(nn.Module):
             self.vision.dim, c.perceiver_depth, c.num_latents, c.perceiver_heads, c.perceiver_dim_head, c.max_frames, c.ff_mult
         )
         self.context, self.blocks = insert_cross_attention(
-            lm, c.cross_attn_every, lambda: GatedCrossAttentionBlock(dim, self.vision.dim, c.cross_attn_heads, c.cross_attn_dim_head, c.ff_mult)
+            lm,
+            c.cross_attn_every,
+            lambda: GatedCrossAttentionBlock(dim, self.vision.dim, c.cross_attn_heads, c.cross_attn_dim_head, c.ff_mult),
         )
         self.lm = lm
         self.embedding = train_embedding_rows(lm, [image_id, eoc_id])
@@ -120,8 +126,8 @@ class Flamingo(nn.Module):
         return state
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.resampler.load_state_dict({k[len("resampler."):]: v for k, v in state.items() if k.startswith("resampler.")})
-        self.blocks.load_state_dict({k[len("blocks."):]: v for k, v in state.items() if k.startswith("blocks.")})
+        self.resampler.load_state_dict({k[len("resampler.") :]: v for k, v in state.items() if k.startswith("resampler.")})
+        self.blocks.load_state_dict({k[len("blocks.") :]: v for k, v in state.items() if k.startswith("blocks.")})
         with torch.no_grad():
             self.embedding[[self.image_id, self.eoc_id]] = state["embedding_rows"].to(self.embedding)
 

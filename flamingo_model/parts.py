@@ -19,10 +19,14 @@ def load_parts(config: TrainConfig) -> tuple[Flamingo, Any, ImageTransform]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not config.lm or not config.encoder:
-        raise ValueError("set both `lm` (a local Hugging Face model folder) and `encoder` (OPEN_CLIP_MODEL:CHECKPOINT)")
+        raise ValueError(
+            "set both `lm` (a local Hugging Face model folder) and `encoder` (an image tower export folder or OPEN_CLIP_MODEL:CHECKPOINT)"
+        )
     lm = AutoModelForCausalLM.from_pretrained(config.lm, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(config.lm, local_files_only=True)
     encoder = load_encoder(config.encoder)
     preprocess = getattr(encoder, "preprocess_cfg", None)
-    transform = ImageTransformConfig.from_preprocess_cfg(preprocess) if preprocess else ImageTransformConfig(size=config.image_size)
+    transform = (
+        ImageTransformConfig.from_preprocess_cfg(preprocess) if preprocess else ImageTransformConfig(size=config.image_size)
+    )
     return build_flamingo(lm, encoder, tokenizer, config.model), tokenizer, ImageTransform(transform)

@@ -19,7 +19,16 @@ from flamingo_model.layers import Attention, FeedForward
 class PerceiverResampler(nn.Module):
     """[B, N, T, V, D] features of N media items of T frames -> [B, N, num_latents, D]."""
 
-    def __init__(self, dim: int, depth: int = 6, num_latents: int = 64, heads: int = 8, dim_head: int = 64, max_frames: int = 8, ff_mult: int = 4) -> None:
+    def __init__(
+        self,
+        dim: int,
+        depth: int = 6,
+        num_latents: int = 64,
+        heads: int = 8,
+        dim_head: int = 64,
+        max_frames: int = 8,
+        ff_mult: int = 4,
+    ) -> None:
         super().__init__()
         self.latents = nn.Parameter(torch.randn(num_latents, dim) * 0.02)
         self.time_embeddings = nn.Parameter(torch.zeros(max_frames, dim))
@@ -32,7 +41,9 @@ class PerceiverResampler(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         batch, media, frames, tokens, dim = features.shape
         if frames > self.time_embeddings.shape[0]:
-            raise ValueError(f"{frames} frames per media item, the resampler has time embeddings for {self.time_embeddings.shape[0]}")
+            raise ValueError(
+                f"{frames} frames per media item, the resampler has time embeddings for {self.time_embeddings.shape[0]}"
+            )
         features = features + self.time_embeddings[:frames].view(1, 1, frames, 1, dim)
         features = features.reshape(batch * media, frames * tokens, dim)
         latents = self.latents.expand(batch * media, -1, -1)

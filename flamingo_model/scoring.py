@@ -14,7 +14,9 @@ from flamingo_model.model import Flamingo, media_index_of
 
 
 @torch.no_grad()
-def candidate_log_likelihoods(model: Flamingo, prompt_ids: list[int], candidate_ids: list[list[int]], media: torch.Tensor | None) -> torch.Tensor:
+def candidate_log_likelihoods(
+    model: Flamingo, prompt_ids: list[int], candidate_ids: list[list[int]], media: torch.Tensor | None
+) -> torch.Tensor:
     """Sum of log p(candidate tokens | prompt, images) for each candidate, as a [C] tensor.
 
     ``media`` [1, N, R, D] holds the visual tokens of the prompt's images (``encode_media``).

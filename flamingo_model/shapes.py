@@ -38,7 +38,9 @@ def drawing_jpeg(drawing: Drawing, rng: random.Random, size: int = 64) -> bytes:
     return buffer.getvalue()
 
 
-def write_shape_shards(folder: str, documents: int, images_per_document: int = 3, seed: int = 0, per_shard: int = 32, pairs: bool = False) -> list[str]:
+def write_shape_shards(
+    folder: str, documents: int, images_per_document: int = 3, seed: int = 0, per_shard: int = 32, pairs: bool = False
+) -> list[str]:
     """Shards of ``<image>Output: A red circle.<EOC>...`` documents, with manifest and sizes.json.
 
     With ``pairs``, the pair layout instead (``KEY.jpg`` + ``KEY.txt`` = ``A red circle.``).
@@ -68,4 +70,3 @@ def shape_examples(count: int, transform: ImageTransform, seed: int, blank: bool
         image = transform(drawing_jpeg(drawing, rng))
         examples.append(FewShotExample(image.zero_() if blank else image, answer(drawing)))
     return examples
-

@@ -20,18 +20,36 @@ def tiny_lm(family: str, vocab_size: int, width: int = 64, layers: int = 2, head
     import transformers as hf
 
     if family == "gpt2":
-        config = hf.GPT2Config(vocab_size=vocab_size, n_embd=width, n_layer=layers, n_head=heads, n_positions=context, bos_token_id=0, eos_token_id=0)
+        config = hf.GPT2Config(
+            vocab_size=vocab_size, n_embd=width, n_layer=layers, n_head=heads, n_positions=context, bos_token_id=0, eos_token_id=0
+        )
         return hf.GPT2LMHeadModel(config)
     if family == "llama":
         config = hf.LlamaConfig(
-            vocab_size=vocab_size, hidden_size=width, intermediate_size=width * 4, num_hidden_layers=layers,
-            num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=context, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+            vocab_size=vocab_size,
+            hidden_size=width,
+            intermediate_size=width * 4,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=context,
+            bos_token_id=0,
+            eos_token_id=0,
+            pad_token_id=0,
         )
         return hf.LlamaForCausalLM(config)
     if family == "opt":
         config = hf.OPTConfig(
-            vocab_size=vocab_size, hidden_size=width, ffn_dim=width * 4, num_hidden_layers=layers,
-            num_attention_heads=heads, max_position_embeddings=context, word_embed_proj_dim=width, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+            vocab_size=vocab_size,
+            hidden_size=width,
+            ffn_dim=width * 4,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            max_position_embeddings=context,
+            word_embed_proj_dim=width,
+            bos_token_id=0,
+            eos_token_id=0,
+            pad_token_id=0,
         )
         return hf.OPTForCausalLM(config)
     raise ValueError(f"unknown LM family {family!r}; choose from {', '.join(LM_FAMILIES)}")
@@ -61,33 +79,57 @@ def tiny_open_clip_config(image_size: int = 32) -> dict:
     }
 
 
-def write_tiny_parts(folder: str, texts: Iterable[str], family: str = "gpt2", seed: int = 0) -> tuple[str, str]:
-    """Save a tiny LM + tokenizer (a Hugging Face folder) and a tiny open_clip model, as a real run would find them.
+def tiny_clip(image_size: int = 32) -> tuple[nn.Module, dict]:
+    """A tiny open_clip CLIP (random weights) with its preprocessing set, and its model config."""
+    import open_clip
+    from open_clip.model import set_model_preprocess_cfg
 
-    Returns ``(lm_folder, encoder_spec)`` for ``TrainConfig.lm`` and ``TrainConfig.encoder``.
+    config = tiny_open_clip_config(image_size)
+    model = open_clip.CLIP(**config)
+    set_model_preprocess_cfg(
+        model,
+        {
+            "size": image_size,
+            "mean": open_clip.OPENAI_DATASET_MEAN,
+            "std": open_clip.OPENAI_DATASET_STD,
+            "interpolation": "bicubic",
+            "resize_mode": "shortest",
+        },
+    )
+    return model, config
+
+
+def write_tiny_parts(folder: str, texts: Iterable[str], family: str = "gpt2", seed: int = 0) -> tuple[str, str]:
+    """Save a tiny LM + tokenizer (a Hugging Face folder) and a tiny open_clip image tower export.
+
+    The tower is written by pretrain_encoder's exporter, as a real encoder run leaves
+    it. Returns ``(lm_folder, encoder_folder)`` for ``TrainConfig.lm`` and ``TrainConfig.encoder``.
     """
-    import json
     import os
 
-    import open_clip
     import torch
 
-    os.makedirs(folder, exist_ok=True)
+    from pretrain_encoder.image_tower import export_image_tower
+
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer(texts)
     lm_folder = os.path.join(folder, f"tiny-{family}")
     tiny_lm(family, len(tokenizer)).save_pretrained(lm_folder)
     tokenizer.save_pretrained(lm_folder)
-    config_path = os.path.join(folder, "tiny-clip.json")
-    with open(config_path, "w") as stream:
-        json.dump(tiny_open_clip_config(), stream)
-    open_clip.add_model_config(config_path)
-    checkpoint = os.path.join(folder, "tiny-clip.pt")
-    torch.save({"state_dict": open_clip.create_model("tiny-clip").state_dict()}, checkpoint)
-    return lm_folder, f"{config_path}:{checkpoint}"
+    encoder_folder = os.path.join(folder, "tiny-clip")
+    export_image_tower(*tiny_clip(), encoder_folder, "tiny-clip")
+    return lm_folder, encoder_folder
 
 
-def pretrain_tiny_lm(lm: nn.Module, tokenizer: PreTrainedTokenizerFast, texts: list[str], steps: int = 200, batch_size: int = 16, lr: float = 3e-3, seed: int = 0) -> list[float]:
+def pretrain_tiny_lm(
+    lm: nn.Module,
+    tokenizer: PreTrainedTokenizerFast,
+    texts: list[str],
+    steps: int = 200,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> list[float]:
     """Teach a tiny LM the language of ``texts`` (text only), so it starts like a pretrained LM.
 
     Flamingo freezes a *pretrained* LM; a randomly initialised one cannot even express

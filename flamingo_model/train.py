@@ -108,7 +108,9 @@ def wrap(model: Flamingo, config: TrainConfig, device: torch.device) -> torch.nn
         from flamingo_model.perceiver import PerceiverResampler
 
         return FullyShardedDataParallel(
-            model, auto_wrap_policy=ModuleWrapPolicy({FlamingoLayer, PerceiverResampler}), use_orig_params=True,
+            model,
+            auto_wrap_policy=ModuleWrapPolicy({FlamingoLayer, PerceiverResampler}),
+            use_orig_params=True,
             device_id=device if device.type == "cuda" else None,
         )
     if config.parallel != "ddp":
@@ -205,8 +207,12 @@ def train(
 
         seconds = time.perf_counter() - started
         record = {
-            "step": step + 1, "losses": losses, "grad_norm": float(grad_norm), "lr": schedule.get_last_lr()[0],
-            "tokens_per_s": tokens / seconds, "skipped": skipped,
+            "step": step + 1,
+            "losses": losses,
+            "grad_norm": float(grad_norm),
+            "lr": schedule.get_last_lr()[0],
+            "tokens_per_s": tokens / seconds,
+            "skipped": skipped,
         }
         if peak:
             record["mfu"] = tokens * flops_per_token(model) / seconds / (peak * world_size)
@@ -217,10 +223,19 @@ def train(
             log.info("step %d %s", step + 1, record)
 
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            checkpoint.save(config.output, step + 1, rank, {
-                "step": step + 1, "model": model.trainable_state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "streams": [s.state_dict() for s in streams], "rng": torch.get_rng_state(),
-            })
+            checkpoint.save(
+                config.output,
+                step + 1,
+                rank,
+                {
+                    "step": step + 1,
+                    "model": model.trainable_state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "streams": [s.state_dict() for s in streams],
+                    "rng": torch.get_rng_state(),
+                },
+            )
             if world_size > 1:
                 dist.barrier()
             if rank == 0:

@@ -1,10 +1,11 @@
 """The frozen vision encoder as Flamingo sees it: images in, a grid of spatial features out.
 
 Flamingo conditions on the encoder's feature map, not its pooled embedding: the
-resampler needs the spatial detail. ``VisionFeatures`` wraps any module that maps
-[B, C, H, W] to [B, V, D] features (for example pretrain_encoder's exported tower), or
-an open_clip ``VisionTransformer``, whose token sequence before pooling it asks for
-with ``output_tokens=True``. Its weights are frozen and it always runs in eval mode.
+resampler needs the spatial detail. ``VisionFeatures`` wraps an open_clip image tower
+(ViT, ResNet or timm; read through ``pretrain_encoder.image_tower.spatial_features``,
+the one place that knows how to get each type's map before pooling) or any other
+module mapping [B, C, H, W] to [B, V, D] features or a [B, D, h, w] map. Its weights
+are frozen and it always runs in eval mode.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ class VisionFeatures(nn.Module):
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
-        if hasattr(encoder, "output_tokens"):  # open_clip VisionTransformer: keep the patch tokens
-            encoder.output_tokens = True
         self.encoder = encoder.eval().requires_grad_(False)
         self.dim = self._probe_dim()
 
@@ -36,9 +35,11 @@ class VisionFeatures(nn.Module):
 
     def grid(self, images: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] -> [B, V, D] spatial features."""
+        if hasattr(self.encoder, "forward_intermediates"):  # an open_clip tower
+            from pretrain_encoder.image_tower import spatial_features
+
+            return spatial_features(self.encoder, images)
         out = self.encoder(images)
-        if isinstance(out, (tuple, list)):  # (pooled, tokens) from open_clip
-            out = out[-1]
         if out.dim() == 4:  # a convolutional map [B, D, h, w]
             out = out.flatten(2).transpose(1, 2)
         if out.dim() != 3:
@@ -58,24 +59,29 @@ class VisionFeatures(nn.Module):
 
 
 def load_encoder(spec: str) -> nn.Module:
-    """The image tower of an open_clip model from ``MODEL:CHECKPOINT``, offline.
+    """A frozen-to-be image tower, offline, from either of two forms.
 
-    ``MODEL`` is an open_clip model name or the path of an open_clip model-config JSON
-    (as pretrain_encoder writes next to its checkpoints); ``CHECKPOINT`` a local or
-    remote ``.pt`` file holding the model's ``state_dict`` (optionally under
-    ``"state_dict"``, with or without DDP's ``module.`` prefix). Weights are read with
-    ``weights_only=True``: nothing is unpickled.
+    * a folder written by ``pretrain_encoder.image_tower.export_image_tower``
+      (``image_tower.json`` + ``image_tower.pt``): what our encoder pretraining produces;
+    * ``MODEL:CHECKPOINT``: an open_clip model name or model-config JSON, and a ``.pt``
+      file holding the whole model's ``state_dict`` (optionally under ``"state_dict"``),
+      e.g. a checkpoint of open_clip's own trainer.
+
+    Weights are read with ``weights_only=True``: nothing is unpickled.
     """
     import io
     import os
 
     import open_clip
 
+    from pretrain_encoder.image_tower import CONFIG, load_image_tower
     from shards import storage
 
+    if storage.exists(storage.join(spec, CONFIG)):
+        return load_image_tower(spec)[0]
     name, sep, checkpoint = spec.rpartition(":") if spec.count(":") > 1 else spec.partition(":")
     if not sep or not name or not checkpoint:
-        raise ValueError(f"encoder {spec!r} is not of the form OPEN_CLIP_MODEL:CHECKPOINT_PATH")
+        raise ValueError(f"encoder {spec!r} is neither an image tower export folder nor OPEN_CLIP_MODEL:CHECKPOINT")
     if name.endswith(".json"):
         open_clip.add_model_config(name)
         name = os.path.splitext(os.path.basename(name))[0]

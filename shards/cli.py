@@ -20,6 +20,7 @@ COMMANDS = {
     "export": "shards.interop.export_command",
     "import": "shards.interop.import_command",
     "export-video-frames": "shards.video",
+    "pretrain-encoder": "pretrain_encoder.command",
     "demo": "crawl.demo",
 }
 

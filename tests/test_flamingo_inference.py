@@ -47,7 +47,7 @@ def test_greedy_generation_with_the_kv_cache_equals_recomputing_everything(parts
     model, tokenizer = parts
     ids, media = prompt_and_media(model, tokenizer)
     with torch.no_grad():
-        expected = uncached_greedy(model, ids, media, 8)[len(ids):]
+        expected = uncached_greedy(model, ids, media, 8)[len(ids) :]
     assert generate(model, ids, media, max_new_tokens=8, num_beams=1) == expected
 
 

@@ -26,7 +26,15 @@ from shards.transforms import ImageTransform, ImageTransformConfig
 
 CHANCE = 1 / len(ANSWERS)
 TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
-CONFIG = FlamingoConfig(num_latents=8, perceiver_depth=1, perceiver_heads=2, perceiver_dim_head=32, cross_attn_heads=2, cross_attn_dim_head=32, ff_mult=2)
+CONFIG = FlamingoConfig(
+    num_latents=8,
+    perceiver_depth=1,
+    perceiver_heads=2,
+    perceiver_dim_head=32,
+    cross_attn_heads=2,
+    cross_attn_dim_head=32,
+    ff_mult=2,
+)
 
 
 class Blanked:
@@ -48,7 +56,9 @@ def setup(tmp_path_factory):
     tokenizer = tiny_tokenizer([f"Output: {answer}" for answer in ANSWERS] * 4)
     rng = random.Random(0)
     texts = [
-        render_prompt([FewShotExample(None, rng.choice(ANSWERS)) for _ in range(2)], FewShotExample(None, ""), with_images=False).replace("<image>", "")
+        render_prompt(
+            [FewShotExample(None, rng.choice(ANSWERS)) for _ in range(2)], FewShotExample(None, ""), with_images=False
+        ).replace("<image>", "")
         + f" {rng.choice(ANSWERS)}<EOC>"
         for _ in range(2000)
     ]
@@ -63,7 +73,15 @@ def few_shot_accuracy(setup, blank: bool, tmp_path) -> float:
     folder, tokenizer, lm = setup
     torch.manual_seed(0)
     model = build_flamingo(copy.deepcopy(lm), tiny_vit(), tokenizer, CONFIG)
-    docs = DatasetConfig("docs", [str(folder / "docs" / "*.tar")], batch_size=8, max_tokens=40, max_images=3, num_workers=0, attend_next_probability=0.0)
+    docs = DatasetConfig(
+        "docs",
+        [str(folder / "docs" / "*.tar")],
+        batch_size=8,
+        max_tokens=40,
+        max_images=3,
+        num_workers=0,
+        attend_next_probability=0.0,
+    )
     loader = dataset_loader(docs, tokenizer, TRANSFORM, seed=0, rank=0, world_size=1)
     config = TrainConfig(steps=120, lr=3e-3, warmup_steps=5, output=str(tmp_path / "run"), checkpoint_every=10**6)
     train(model, [TrainDataset("docs", 1.0, Blanked(loader) if blank else loader)], config)
@@ -73,9 +91,11 @@ def few_shot_accuracy(setup, blank: bool, tmp_path) -> float:
     return FewShotEvaluator(model, tokenizer, support, shots=2).accuracy(queries, ANSWERS)
 
 
+@pytest.mark.slow
 def test_few_shot_accuracy_on_held_out_images_is_at_least_three_times_chance(setup, tmp_path):
     assert few_shot_accuracy(setup, blank=False, tmp_path=tmp_path) >= 3 * CHANCE
 
 
+@pytest.mark.slow
 def test_with_the_images_blanked_the_same_run_stays_near_chance(setup, tmp_path):
     assert few_shot_accuracy(setup, blank=True, tmp_path=tmp_path) < 2 * CHANCE

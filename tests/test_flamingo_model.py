@@ -15,13 +15,23 @@ from flamingo_model.tiny import LM_FAMILIES, tiny_lm, tiny_tokenizer, tiny_vit
 from shards.document import Document, ImageNode, TextNode
 from shards.tokens import FlamingoTokenizer, TokenConfig
 
-SMALL = FlamingoConfig(num_latents=4, perceiver_depth=1, perceiver_heads=2, perceiver_dim_head=16, cross_attn_heads=2, cross_attn_dim_head=16, ff_mult=2)
+SMALL = FlamingoConfig(
+    num_latents=4,
+    perceiver_depth=1,
+    perceiver_heads=2,
+    perceiver_dim_head=16,
+    cross_attn_heads=2,
+    cross_attn_dim_head=16,
+    ff_mult=2,
+)
 TEXT = "Some words first.<image>Output: A red circle.<EOC><image>Output: A blue star.<EOC>"
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return tiny_tokenizer([f"Output: A {c} {s}. Some words first." for c in ("red", "blue", "green") for s in ("circle", "star")] * 5)
+    return tiny_tokenizer(
+        [f"Output: A {c} {s}. Some words first." for c in ("red", "blue", "green") for s in ("circle", "star")] * 5
+    )
 
 
 def make(tokenizer, family="gpt2", seed=0):
@@ -65,7 +75,9 @@ def test_cross_attention_block_sees_only_the_image_phi_assigns():
 
 def test_media_index_matches_the_loader_token_format(tokenizer):
     flamingo_tokens = FlamingoTokenizer(tokenizer, TokenConfig(max_tokens=40))
-    nodes = [TextNode("Some words first.")] + [n for k in range(3) for n in (ImageNode(url=f"u{k}", index=k), TextNode(f"Output: A red circle {k}."))]
+    nodes = [TextNode("Some words first.")] + [
+        n for k in range(3) for n in (ImageNode(url=f"u{k}", index=k), TextNode(f"Output: A red circle {k}."))
+    ]
     document = Document(key="d", url="u", nodes=nodes)
     for seed in range(6):
         tokens = flamingo_tokens.encode(document, random.Random(seed))
@@ -90,7 +102,11 @@ def test_changing_one_image_changes_only_the_tokens_that_see_it(tokenizer, atten
     changed = images.clone()
     changed[0, 1] = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
-        moved = (model(ids, media_index=index, images=changed).logits - model(ids, media_index=index, images=images).logits).abs().sum(-1)[0]
+        moved = (
+            (model(ids, media_index=index, images=changed).logits - model(ids, media_index=index, images=images).logits)
+            .abs()
+            .sum(-1)[0]
+        )
     sees_second = (index[0] == 1).nonzero()[:, 0]
     first = int(sees_second[0])
     assert (moved[:first] == 0).all()
@@ -133,3 +149,24 @@ def test_a_module_without_decoder_layers_is_refused_with_a_clear_error(tokenizer
     lm.transformer.h = torch.nn.Sequential(*lm.transformer.h)
     with pytest.raises(ValueError, match="cannot find the decoder layers"):
         build_flamingo(lm, tiny_vit(), tokenizer, SMALL)
+
+
+def test_an_encoder_loads_from_an_image_tower_export_or_an_open_clip_checkpoint(tmp_path):
+    import json
+
+    from flamingo_model.tiny import tiny_clip
+    from flamingo_model.vision import VisionFeatures, load_encoder
+    from pretrain_encoder.image_tower import export_image_tower
+
+    clip, config = tiny_clip()
+    export_image_tower(clip, config, str(tmp_path / "tower"), "tiny")
+    (tmp_path / "tiny-loaded.json").write_text(json.dumps(config))
+    torch.save({"state_dict": clip.state_dict()}, tmp_path / "clip.pt")
+
+    images = torch.randn(2, 3, 1, 3, 32, 32)
+    expected = VisionFeatures(clip.visual)(images)
+    assert expected.shape == (2, 3, 1, 16, 64)
+    for spec in (str(tmp_path / "tower"), f"{tmp_path / 'tiny-loaded.json'}:{tmp_path / 'clip.pt'}"):
+        torch.testing.assert_close(VisionFeatures(load_encoder(spec))(images), expected)
+    with pytest.raises(ValueError, match="neither an image tower export"):
+        load_encoder(str(tmp_path / "missing"))

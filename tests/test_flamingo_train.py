@@ -23,7 +23,15 @@ from flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
 from flamingo_model.train import TrainDataset, token_loss, train
 from shards.transforms import ImageTransform, ImageTransformConfig
 
-SMALL = FlamingoConfig(num_latents=4, perceiver_depth=1, perceiver_heads=2, perceiver_dim_head=16, cross_attn_heads=2, cross_attn_dim_head=16, ff_mult=2)
+SMALL = FlamingoConfig(
+    num_latents=4,
+    perceiver_depth=1,
+    perceiver_heads=2,
+    perceiver_dim_head=16,
+    cross_attn_heads=2,
+    cross_attn_dim_head=16,
+    ff_mult=2,
+)
 TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +57,16 @@ def model_for(tokenizer, seed=0):
 def loaders(shapes, tokenizer, **where):
     shapes = Path(shapes)
     docs = DatasetConfig("docs", [str(shapes / "docs" / "*.tar")], batch_size=4, max_tokens=32, max_images=2, num_workers=0)
-    pairs = DatasetConfig("pairs", [str(shapes / "pairs" / "*.tar")], kind="pairs", weight=0.2, batch_size=4, max_tokens=16, max_images=1, num_workers=0)
+    pairs = DatasetConfig(
+        "pairs",
+        [str(shapes / "pairs" / "*.tar")],
+        kind="pairs",
+        weight=0.2,
+        batch_size=4,
+        max_tokens=16,
+        max_images=1,
+        num_workers=0,
+    )
     return [TrainDataset(d.name, d.weight, dataset_loader(d, tokenizer, TRANSFORM, seed=0, **where)) for d in (docs, pairs)]
 
 
@@ -125,8 +142,19 @@ def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=env, timeout=300)
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "ddp")],
-        check=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(tmp_path / "ddp"),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
     )
     single = torch.load(tmp_path / "single.pt", weights_only=True)
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)

@@ -1,0 +1,53 @@
+"""``flamboyance train`` / ``eval`` as subcommand modules, and the demo's Flamingo step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from flamingo_model import eval_command, train_command
+from flamingo_model.demo import run_demo_flamingo
+
+from test_flamingo_train import run_config, shapes  # noqa: F401  (shared fixtures)
+
+
+def parse(module, argv):
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_train_then_eval_from_the_command_line(run_config, shapes, tmp_path, capsys):  # noqa: F811
+    output = f"output={tmp_path / 'run'}"
+    assert train_command.run(parse(train_command, ["--config", str(run_config), output, "steps=2"])) == 0
+    steps = [json.loads(line)["step"] for line in capsys.readouterr().out.splitlines()]
+    assert steps == [1, 2]
+
+    pairs = str(shapes / "pairs" / "*.tar")
+    argv = [
+        "--config",
+        str(run_config),
+        "--support",
+        pairs,
+        "--queries",
+        pairs,
+        "--shots",
+        "2",
+        "--rices",
+        "--limit",
+        "6",
+        "--generate",
+        "1",
+        output,
+    ]
+    assert eval_command.run(parse(eval_command, argv)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("truth: ")
+    result = json.loads(lines[-1])
+    assert result["queries"] == 6 and 0 <= result["accuracy"] <= 1 and result["rices"]
+
+
+def test_the_demo_step_trains_briefly_and_answers_few_shot(shapes, tmp_path, capsys):  # noqa: F811
+    result = run_demo_flamingo(str(shapes / "docs"), str(shapes / "pairs"), None, str(tmp_path), steps=3)
+    assert result["steps"] == 3 and set(result["losses"]) == {"interleaved", "pairs"}
+    assert isinstance(result["answer"], str) and "few-shot answer" in capsys.readouterr().out
