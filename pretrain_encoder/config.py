@@ -85,11 +85,6 @@ class OptimConfig:
     # Global gradient norm clip; 0 disables it.
     grad_clip: float = 1.0
 
-    def __post_init__(self) -> None:
-        # YAML reads "1e-3" (no dot) as a string; accept it as the number it means.
-        for name in ("lr", "weight_decay", "eps", "min_lr_ratio", "grad_clip"):
-            setattr(self, name, float(getattr(self, name)))
-
 
 @dataclass
 class LossConfig:

@@ -37,6 +37,12 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         kind = _dataclass_type(hints[name])
         if kind is not None and isinstance(value, dict):
             value = from_dict(kind, value, f"{where}{name}.")
+        elif hints[name] in (float, "float") and isinstance(value, (int, str)) and not isinstance(value, bool):
+            # YAML 1.1 reads "1e-3" (no dot) as a string; take it as the number it means.
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where}{name} must be a number, not {value!r}") from None
         elif isinstance(value, dict) and known[name].default_factory is not dataclasses.MISSING:
             # A mapping setting (e.g. fetch.max_bytes) is updated key by key, so that
             # overriding one entry keeps the defaults of the others.

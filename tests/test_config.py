@@ -35,3 +35,11 @@ def test_unknown_keys_are_named(tmp_path):
 def test_overriding_one_entry_of_a_mapping_keeps_the_others():
     config = load(BuildConfig, None, ["fetch.max_bytes.page=1000"])
     assert config.fetch.max_bytes == {**BuildConfig().fetch.max_bytes, "page": 1000}
+
+
+def test_numbers_in_exponent_form_are_numbers():
+    from pretrain_encoder.config import OptimConfig
+
+    assert load(OptimConfig, None, ["lr=1e-3"]).lr == 0.001
+    with pytest.raises(ConfigError, match="lr must be a number"):
+        load(OptimConfig, None, ["lr=fast"])
