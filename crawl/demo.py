@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    steps = (sample_site, build_shards, deduplicate, audit_report)
+    steps = (sample_site, build_shards, deduplicate, audit_report, pretrain_encoder)
     context: dict = {"args": args, "workdir": args.workdir}
     for number, step in enumerate(steps, 1):
         print(f"\n[{number}/{len(steps)}] {step.__doc__}")
@@ -99,4 +99,15 @@ def audit_report(context: dict) -> bool:
     stats, report = load_build(context["build"])
     print(format_funnel(funnel(stats, report)))
     print(f"report: {write_report(context['build'], stats, report)}")
+    return True
+
+
+def pretrain_encoder(context: dict) -> bool:
+    """Pretrain a tiny CLIP-style encoder on the pairs (flamboyance pretrain-encoder)."""
+    from pretrain_encoder.demo import run_demo_encoder
+
+    metrics = run_demo_encoder(os.path.join(context["data"], "pairs"), context["workdir"])
+    accuracy = metrics["zero_shot/top1_ensemble"]
+    print(f"zero-shot accuracy on held-out drawings of 4 shapes: {accuracy:.1%} (chance {metrics['zero_shot/chance']:.0%})")
+    context["encoder"] = os.path.join(context["workdir"], "encoder")
     return True

@@ -111,16 +111,36 @@ def insert_cross_attention(lm: nn.Module, every: int, make_block: Any) -> tuple[
     return context, blocks
 
 
-def train_embedding_rows(lm: nn.Module, token_ids: list[int]) -> nn.Parameter:
-    """Make only the rows ``token_ids`` of the input embeddings trainable; returns the matrix.
+class TrainableRows(nn.Module):
+    """The LM's input embedding, frozen, with trainable copies of a few rows (``<image>``, ``<EOC>``).
 
-    The whole matrix takes gradients (it may be tied to the output head), and a hook
-    zeroes every other row's gradient, so optimiser steps leave those rows exactly as
-    they were, provided the matrix gets no weight decay (see ``Flamingo.parameter_groups``).
+    Only those rows train, and the frozen matrix (often tied to the output head) is never
+    touched, so every other row stays exactly as it was whatever the optimiser, weight
+    decay or sharding (DDP, FSDP) does; the optimiser state is two rows, not the vocabulary.
+    At initialisation the copies equal the original rows, so outputs are unchanged.
     """
-    weight = lm.get_input_embeddings().weight
-    rows = torch.zeros(weight.shape[0], 1, dtype=weight.dtype, device=weight.device)
-    rows[token_ids] = 1
-    weight.requires_grad_(True)
-    weight.register_hook(lambda grad: grad * rows.to(grad))
-    return weight
+
+    def __init__(self, embedding: nn.Embedding, token_ids: list[int]) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.register_buffer("token_ids", torch.tensor(token_ids), persistent=False)
+        self.rows = nn.Parameter(embedding.weight.detach()[token_ids].clone())
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.embedding.weight
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        embedded = self.embedding(input_ids)
+        match = input_ids.unsqueeze(-1) == self.token_ids  # [..., rows]
+        if not match.any():
+            return embedded
+        replaced = (match.to(embedded.dtype) @ self.rows.to(embedded.dtype)).to(embedded.dtype)
+        return torch.where(match.any(-1, keepdim=True), replaced, embedded)
+
+
+def train_embedding_rows(lm: nn.Module, token_ids: list[int]) -> TrainableRows:
+    """Swap the LM's input embedding for ``TrainableRows`` of ``token_ids``; returns it."""
+    rows = TrainableRows(lm.get_input_embeddings(), token_ids)
+    lm.set_input_embeddings(rows)
+    return rows

@@ -61,7 +61,7 @@ class Flamingo(nn.Module):
             lambda: GatedCrossAttentionBlock(dim, self.vision.dim, c.cross_attn_heads, c.cross_attn_dim_head, c.ff_mult),
         )
         self.lm = lm
-        self.embedding = train_embedding_rows(lm, [image_id, eoc_id])
+        self.token_rows = train_embedding_rows(lm, [image_id, eoc_id])
 
     def train(self, mode: bool = True) -> "Flamingo":
         """Train the new modules; the frozen LM keeps its eval behaviour (no dropout) throughout."""
@@ -108,28 +108,28 @@ class Flamingo(nn.Module):
             self.context.media = self.context.media_index = None
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
-        """Optimiser groups: decay on the new matrices only (never on the shared embedding matrix)."""
+        """Optimiser groups: weight decay on the new matrices only (not on norms, gates, latents or token rows)."""
         decay, no_decay = [], []
         for module in (self.resampler, self.blocks):
             for name, parameter in module.named_parameters():
                 (decay if parameter.dim() >= 2 and "latents" not in name else no_decay).append(parameter)
         return [
             {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay + [self.embedding], "weight_decay": 0.0},
+            {"params": no_decay + [self.token_rows.rows], "weight_decay": 0.0},
         ]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """What training changes: the new modules and the two trained embedding rows (a small checkpoint)."""
         state = {f"resampler.{k}": v for k, v in self.resampler.state_dict().items()}
         state.update({f"blocks.{k}": v for k, v in self.blocks.state_dict().items()})
-        state["embedding_rows"] = self.embedding.detach()[[self.image_id, self.eoc_id]].clone()
+        state["embedding_rows"] = self.token_rows.rows.detach().clone()
         return state
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.resampler.load_state_dict({k[len("resampler.") :]: v for k, v in state.items() if k.startswith("resampler.")})
         self.blocks.load_state_dict({k[len("blocks.") :]: v for k, v in state.items() if k.startswith("blocks.")})
         with torch.no_grad():
-            self.embedding[[self.image_id, self.eoc_id]] = state["embedding_rows"].to(self.embedding)
+            self.token_rows.rows.copy_(state["embedding_rows"])
 
 
 def build_flamingo(lm: nn.Module, encoder: nn.Module, tokenizer: Any, config: FlamingoConfig | None = None) -> Flamingo:
