@@ -13,6 +13,7 @@ import io
 from typing import Any
 
 import torch
+from torch.utils._pytree import tree_map
 
 from shards import storage
 
@@ -26,6 +27,7 @@ def checkpoint_path(output: str, step: int, rank: int) -> str:
 
 def save(output: str, step: int, rank: int, state: dict[str, Any]) -> None:
     """Write this rank's state for ``step`` (all ranks call this, then ``mark_latest`` on rank 0)."""
+    state = tree_map(lambda value: value.cpu() if isinstance(value, torch.Tensor) else value, state)
     with storage.atomic_writer(checkpoint_path(output, step, rank)) as stream:
         torch.save(state, stream)
 

@@ -36,7 +36,8 @@ class DatasetConfig:
     name: str = "interleaved"
     # Shard paths or globs (local, s3://, https://).
     urls: list[str] = field(default_factory=list)
-    # "interleaved" (KEY.json + KEY.i.jpg) or "pairs" (KEY.jpg + KEY.txt).
+    # "interleaved" (KEY.json + KEY.i.jpg), "pairs" (KEY.jpg + KEY.txt) or "video"
+    # (KEY.t.jpg frames + KEY.txt, one media item per sample: give it max_images 1).
     kind: str = "interleaved"
     weight: float = 1.0
     batch_size: int = 4
@@ -45,6 +46,8 @@ class DatasetConfig:
     # Share of documents whose text attends to the next image instead of the previous one.
     attend_next_probability: float = 0.5
     num_workers: int = 1
+    # Frames per video sample (kind "video"); samples with another count are dropped.
+    frames: int = 8
 
 
 def default_datasets() -> list[DatasetConfig]:

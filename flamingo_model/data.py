@@ -6,12 +6,13 @@ from typing import Any
 
 from flamingo_model.config import DatasetConfig, TrainConfig
 from flamingo_model.train import TrainDataset
-from shards.examples import FlamingoExamples, FlamingoPairExamples, collate
+from shards.examples import FlamingoExamples, FlamingoPairExamples, FlamingoVideoExamples, collate
 from shards.reader import LoaderConfig, ShardLoader
 from shards.tokens import FlamingoTokenizer, TokenConfig
 from shards.transforms import ImageTransform
 
-SAMPLE_FUNCTIONS = {"interleaved": FlamingoExamples, "pairs": FlamingoPairExamples}
+# Video datasets hold one media item of T frames per sample: give them max_images: 1.
+SAMPLE_FUNCTIONS = {"interleaved": FlamingoExamples, "pairs": FlamingoPairExamples, "video": FlamingoVideoExamples}
 
 
 def dataset_loader(
@@ -28,7 +29,8 @@ def dataset_loader(
     if not dataset.urls:
         raise ValueError(f"dataset {dataset.name!r} has no shard urls")
     tokens = FlamingoTokenizer(tokenizer, TokenConfig(dataset.max_tokens, dataset.max_images, dataset.attend_next_probability))
-    sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform)
+    options = {"frames": dataset.frames} if dataset.kind == "video" else {}
+    sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform, **options)
     config = LoaderConfig(
         batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork"
     )

@@ -81,9 +81,12 @@ class FlamingoLayer(nn.Module):
             return getattr(super().__getattr__("layer"), name)
 
     def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        # Read the context now: a checkpointed block is recomputed in backward, after the call has cleared it.
+        media, media_index = self.context.media, self.context.media_index
+
         def run(hidden: torch.Tensor) -> Any:
-            if self.block is not None and self.context.media is not None:
-                hidden = self.block(hidden, self.context.media, self.context.media_index)
+            if self.block is not None and media is not None:
+                hidden = self.block(hidden, media, media_index)
             return self.layer(hidden, *args, **kwargs)
 
         if self.context.checkpointing and torch.is_grad_enabled():
@@ -91,24 +94,17 @@ class FlamingoLayer(nn.Module):
         return run(hidden_states)
 
 
-def insert_cross_attention(lm: nn.Module, every: int, make_block: Any) -> tuple[MediaContext, nn.ModuleList]:
-    """Wrap every ``every``-th decoder layer (counting from the first) with ``make_block()``.
-
-    Returns the shared context and the list of inserted blocks (for the optimiser).
-    """
+def insert_cross_attention(lm: nn.Module, every: int, make_block: Any) -> MediaContext:
+    """Wrap every ``every``-th decoder layer (counting from the first) with ``make_block()``; returns the shared context."""
     if every < 1:
         raise ValueError(f"cross_attn_every must be >= 1, not {every}")
     layers = decoder_layers(lm)
     if any(isinstance(layer, FlamingoLayer) for layer in layers):
         raise ValueError("this LM already has Flamingo blocks")
     context = MediaContext()
-    blocks = nn.ModuleList()
     for number, layer in enumerate(layers):
-        block = make_block() if number % every == 0 else None
-        if block is not None:
-            blocks.append(block)
-        layers[number] = FlamingoLayer(layer, block, context)
-    return context, blocks
+        layers[number] = FlamingoLayer(layer, make_block() if number % every == 0 else None, context)
+    return context
 
 
 class TrainableRows(nn.Module):

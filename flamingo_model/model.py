@@ -17,7 +17,7 @@ from torch import nn
 
 from flamingo_model.config import FlamingoConfig
 from flamingo_model.cross_attention import GatedCrossAttentionBlock
-from flamingo_model.lm_adapter import hidden_size, insert_cross_attention, train_embedding_rows
+from flamingo_model.lm_adapter import TrainableRows, decoder_layers, hidden_size, insert_cross_attention, train_embedding_rows
 from flamingo_model.perceiver import PerceiverResampler
 from flamingo_model.vision import VisionFeatures
 
@@ -55,13 +55,23 @@ class Flamingo(nn.Module):
         self.resampler = PerceiverResampler(
             self.vision.dim, c.perceiver_depth, c.num_latents, c.perceiver_heads, c.perceiver_dim_head, c.max_frames, c.ff_mult
         )
-        self.context, self.blocks = insert_cross_attention(
+        self.context = insert_cross_attention(
             lm,
             c.cross_attn_every,
             lambda: GatedCrossAttentionBlock(dim, self.vision.dim, c.cross_attn_heads, c.cross_attn_dim_head, c.ff_mult),
         )
         self.lm = lm
-        self.token_rows = train_embedding_rows(lm, [image_id, eoc_id])
+        train_embedding_rows(lm, [image_id, eoc_id])
+        # The blocks and token rows live inside the LM only (each parameter has one name,
+        # which sharded state dicts need); these properties find them there.
+
+    @property
+    def blocks(self) -> list[GatedCrossAttentionBlock]:
+        return [layer.block for layer in decoder_layers(self.lm) if layer.block is not None]
+
+    @property
+    def token_rows(self) -> TrainableRows:
+        return self.lm.get_input_embeddings()
 
     def train(self, mode: bool = True) -> "Flamingo":
         """Train the new modules; the frozen LM keeps its eval behaviour (no dropout) throughout."""
@@ -110,26 +120,24 @@ class Flamingo(nn.Module):
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """Optimiser groups: weight decay on the new matrices only (not on norms, gates, latents or token rows)."""
         decay, no_decay = [], []
-        for module in (self.resampler, self.blocks):
-            for name, parameter in module.named_parameters():
-                (decay if parameter.dim() >= 2 and "latents" not in name else no_decay).append(parameter)
-        return [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay + [self.token_rows.rows], "weight_decay": 0.0},
-        ]
+        for name, parameter in self.named_parameters():
+            if parameter.requires_grad:
+                matrix = parameter.dim() >= 2 and not name.endswith((".rows", ".latents"))
+                (decay if matrix else no_decay).append(parameter)
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """What training changes: the new modules and the two trained embedding rows (a small checkpoint)."""
-        state = {f"resampler.{k}": v for k, v in self.resampler.state_dict().items()}
-        state.update({f"blocks.{k}": v for k, v in self.blocks.state_dict().items()})
-        state["embedding_rows"] = self.token_rows.rows.detach().clone()
-        return state
+        """What training changes, by parameter name: the resampler, the blocks, the two token rows."""
+        return {name: parameter.detach().clone() for name, parameter in self.named_parameters() if parameter.requires_grad}
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.resampler.load_state_dict({k[len("resampler.") :]: v for k, v in state.items() if k.startswith("resampler.")})
-        self.blocks.load_state_dict({k[len("blocks.") :]: v for k, v in state.items() if k.startswith("blocks.")})
-        with torch.no_grad():
-            self.token_rows.rows.copy_(state["embedding_rows"])
+        """Load trained weights (a checkpoint's ``model``); every trainable parameter must be there."""
+        result = self.load_state_dict(state, strict=False)
+        missing = set(result.missing_keys) & {name for name, p in self.named_parameters() if p.requires_grad}
+        if missing or result.unexpected_keys:
+            raise ValueError(
+                f"trained weights do not fit this model: missing {sorted(missing)}, unexpected {result.unexpected_keys}"
+            )
 
 
 def build_flamingo(lm: nn.Module, encoder: nn.Module, tokenizer: Any, config: FlamingoConfig | None = None) -> Flamingo:

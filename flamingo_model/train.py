@@ -19,17 +19,23 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from flamingo_model import checkpoint
 from flamingo_model.config import TrainConfig
 from flamingo_model.model import Flamingo
 
 log = logging.getLogger(__name__)
+
+# Checkpoints hold full (unsharded) tensors of the trainable parameters only, keyed by name,
+# so the same file loads into one process, DDP or FSDP.
+SAVE = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
+LOAD = StateDictOptions(full_state_dict=True, strict=False)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "media_index", "images", "image_mask")
 # Dense bf16 peak FLOP/s by device name, for MFU.
@@ -97,25 +103,37 @@ def all_reduce(value: torch.Tensor, op: Any = None) -> torch.Tensor:
 
 
 def wrap(model: Flamingo, config: TrainConfig, device: torch.device) -> torch.nn.Module:
-    """The module to call: DDP or FSDP under torchrun, the model itself in one process."""
+    """The module to call: DDP, or FSDP (sharding each decoder layer, the resampler and the rest), under torchrun."""
     if world()[1] == 1:
         return model
     if config.parallel == "fsdp":
-        from torch.distributed.fsdp import FullyShardedDataParallel
-        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+        from torch.distributed.fsdp import fully_shard
 
-        from flamingo_model.lm_adapter import FlamingoLayer
-        from flamingo_model.perceiver import PerceiverResampler
+        from flamingo_model.lm_adapter import decoder_layers
 
-        return FullyShardedDataParallel(
-            model,
-            auto_wrap_policy=ModuleWrapPolicy({FlamingoLayer, PerceiverResampler}),
-            use_orig_params=True,
-            device_id=device if device.type == "cuda" else None,
-        )
+        for layer in decoder_layers(model.lm):
+            fully_shard(layer)
+        fully_shard(model.resampler)
+        return fully_shard(model)
     if config.parallel != "ddp":
         raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {config.parallel!r}")
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+@contextlib.contextmanager
+def gradient_sync(module: torch.nn.Module, enabled: bool) -> Iterator[None]:
+    """Within the block, backward passes sync gradients across ranks only if ``enabled`` (DDP's no_sync, FSDP's equivalent)."""
+    if enabled or world()[1] == 1:
+        yield
+    elif hasattr(module, "set_requires_gradient_sync"):  # FSDP
+        module.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            module.set_requires_gradient_sync(True)
+    else:
+        with module.no_sync():
+            yield
 
 
 def token_loss(module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +182,7 @@ def train(
     start = 0
     state = checkpoint.load_latest(config.output, rank, world_size)
     if state is not None:
-        model.load_trainable_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        set_state_dict(module, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"], options=LOAD)
         schedule.load_state_dict(state["schedule"])
         for stream, stream_state in zip(streams, state["streams"]):
             stream.load_state_dict(stream_state)
@@ -183,7 +200,7 @@ def train(
         for number, (dataset, stream) in enumerate(zip(datasets, streams)):
             batch = {k: v.to(device, non_blocking=True) for k, v in next(stream).items()}
             last = number == len(datasets) - 1
-            with module.no_sync() if world_size > 1 and not last else contextlib.nullcontext():
+            with gradient_sync(module, enabled=last):
                 with torch.autocast(device.type, torch.bfloat16, enabled=use_bf16):
                     total, count = token_loss(module, batch)
                 global_count = all_reduce(count).clamp(min=1)
@@ -192,10 +209,9 @@ def train(
             losses[dataset.name] = (all_reduce(total.detach()) / global_count).item()
             tokens += int(global_count)
 
-        if hasattr(module, "clip_grad_norm_"):  # FSDP: the norm over all shards
-            grad_norm = module.clip_grad_norm_(config.grad_clip)
-        else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # FSDP: a sharded norm
+            grad_norm = grad_norm.full_tensor()
         bad = not all(math.isfinite(loss) for loss in losses.values()) or not torch.isfinite(grad_norm).item()
         skipped = all_reduce(torch.tensor(float(bad), device=device), dist.ReduceOp.MAX).item() > 0
         if skipped:
@@ -223,14 +239,15 @@ def train(
             log.info("step %d %s", step + 1, record)
 
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            model_state, optimizer_state = get_state_dict(module, optimizer, options=SAVE)
             checkpoint.save(
                 config.output,
                 step + 1,
                 rank,
                 {
                     "step": step + 1,
-                    "model": model.trainable_state_dict(),
-                    "optimizer": optimizer.state_dict(),
+                    "model": model_state,
+                    "optimizer": optimizer_state,
                     "schedule": schedule.state_dict(),
                     "streams": [s.state_dict() for s in streams],
                     "rng": torch.get_rng_state(),

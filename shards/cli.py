@@ -21,6 +21,8 @@ COMMANDS = {
     "import": "shards.interop.import_command",
     "export-video-frames": "shards.video",
     "pretrain-encoder": "pretrain_encoder.command",
+    "train": "flamingo_model.train_command",
+    "eval": "flamingo_model.eval_command",
     "demo": "crawl.demo",
 }
 

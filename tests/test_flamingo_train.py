@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from flamingo_model.checkpoint import load_trained
 from flamingo_model.config import DatasetConfig, FlamingoConfig, TrainConfig
 from flamingo_model.data import dataset_loader
 from flamingo_model.model import build_flamingo
@@ -106,6 +107,7 @@ def test_a_step_with_a_non_finite_loss_is_skipped_and_training_goes_on(shapes, t
 
 DDP_SCRIPT = """
 import sys, torch, torch.distributed as dist
+from flamingo_model.checkpoint import load_trained
 from flamingo_model.config import TrainConfig
 from flamingo_model.train import TrainDataset, train
 sys.path.insert(0, {tests!r})
@@ -124,9 +126,9 @@ def split(loader):
     return [{{k: v[rank * share:(rank + 1) * share] for k, v in b.items()}} for b in batches]
 datasets = [TrainDataset(d.name, d.weight, split(d.loader)) for d in loaders({shapes!r}, tokenizer, rank=0, world_size=1)]
 model = model_for(tokenizer)
-history = train(model, datasets, TrainConfig(steps=3, lr=1e-3, warmup_steps=1, output=output))
+history = train(model, datasets, TrainConfig(steps=3, lr=1e-3, warmup_steps=1, output=output, parallel={parallel!r}))
 if rank == 0:
-    torch.save({{"state": model.trainable_state_dict(), "losses": [r["losses"] for r in history]}}, output + ".pt")
+    torch.save([r["losses"] for r in history], output + ".losses.pt")
 if world > 1:
     dist.destroy_process_group()
 """
@@ -136,9 +138,10 @@ def tokenizer_for_scripts():
     return tiny_tokenizer([f"Output: {answer}" for answer in ANSWERS] * 4)
 
 
-def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_path):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_path, parallel):
     script = tmp_path / "ddp.py"
-    script.write_text(DDP_SCRIPT.format(tests=str(PROJECT / "tests"), shapes=str(shapes)))
+    script.write_text(DDP_SCRIPT.format(tests=str(PROJECT / "tests"), shapes=str(shapes), parallel=parallel))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=env, timeout=300)
     subprocess.run(
@@ -156,12 +159,13 @@ def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_pat
         env=env,
         timeout=300,
     )
-    single = torch.load(tmp_path / "single.pt", weights_only=True)
-    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
-    for a, b in zip(single["losses"], ddp["losses"]):
-        assert a == pytest.approx(b, rel=1e-5)
-    for name, value in single["state"].items():
-        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-6, msg=name)
+    for one, two in zip(torch.load(tmp_path / "single.losses.pt"), torch.load(tmp_path / "ddp.losses.pt"), strict=True):
+        assert one == pytest.approx(two, rel=1e-5)
+    # The checkpoints (full tensors, whatever the sharding) hold the same trained weights.
+    single, ddp = load_trained(str(tmp_path / "single")), load_trained(str(tmp_path / "ddp"))
+    assert single.keys() == ddp.keys()
+    for name, value in single.items():
+        torch.testing.assert_close(ddp[name], value, rtol=1e-4, atol=1e-6, msg=name)
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +211,36 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_same_loss_cu
     resumed = losses_by_step(start_training(run_config, tmp_path / "victim"))
     assert min(resumed) > 4 and max(resumed) == 8  # continued, not restarted
     assert {step: reference[step] for step in resumed} == resumed
+
+
+def test_a_video_dataset_trains_in_the_mixture_with_its_weight(shapes, tokenizer, tmp_path):
+    """Video-text shards (T frames per sample) join the accumulated step like any dataset."""
+    import io
+    import random
+
+    from crawl.sample import Drawing, draw
+    from shards.manifest import write_manifest
+    from shards.video import video_sample
+    from shards.writer import ShardWriter
+
+    rng = random.Random(0)
+    with ShardWriter(str(tmp_path / "video"), "video", max_samples=4) as writer:
+        for n in range(8):
+            frames = []
+            for _ in range(4):
+                buffer = io.BytesIO()
+                draw(Drawing("circle", "red", "striped"), (48, 48), rng).save(buffer, format="JPEG")
+                frames.append(buffer.getvalue())
+            writer.write(video_sample(f"clip{n}", frames, "Output: red circle", {"video": f"clip{n}.mp4"}))
+    write_manifest(str(tmp_path / "video"), [shard.to_json() for shard in writer.shards])
+    video = DatasetConfig("video", [str(tmp_path / "video" / "*.tar")], kind="video", weight=0.03,
+                          batch_size=2, max_tokens=16, max_images=1, num_workers=0, frames=4)
+    loader = dataset_loader(video, tokenizer, TRANSFORM, seed=0)
+    batch = next(iter(loader))
+    assert batch["images"].shape[:3] == (2, 1, 4)  # [B, one media item, T frames, ...]
+
+    model = model_for(tokenizer)
+    config = TrainConfig(steps=1, lr=1e-3, warmup_steps=1, output=str(tmp_path / "run"), log_every=1)
+    history = train(model, [*loaders(shapes, tokenizer), TrainDataset("video", 0.03, loader)], config)
+    assert set(history[0]["losses"]) == {"docs", "pairs", "video"}
+    assert all(torch.isfinite(torch.tensor(loss)) for loss in history[0]["losses"].values())
