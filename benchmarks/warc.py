@@ -17,8 +17,8 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 

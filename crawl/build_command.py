@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from shards.config import add_arguments as config_arguments
 from shards.stats import Stats
 
 HELP = "build interleaved-document and image-text-pair shards from WARC files or URL lists"
@@ -12,13 +13,16 @@ HELP = "build interleaved-document and image-text-pair shards from WARC files or
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warc", nargs="+", default=[], metavar="PATH_OR_URL", help="WARC files: local paths, globs, s3:// or https:// URLs")
-    parser.add_argument("--urls", nargs="+", default=[], metavar="FILE", help="URL lists to crawl: .txt, .jsonl or .parquet, one URL per row, other columns kept as metadata")
-    parser.add_argument("--save-warc", metavar="DIR", help="keep every page and image response crawled from --urls in WARC files here (one per unit)")
-    parser.add_argument("--allow-private", action="store_true", help="let the crawler fetch from private and local addresses (tests, intranets); same as --set fetch.allow_private=true")
-    parser.add_argument("--image-warc", nargs="+", default=[], metavar="PATH_OR_URL", help="WARCs holding the images, to replay them instead of downloading (offline builds)")
+    parser.add_argument("--urls", nargs="+", default=[], metavar="FILE",
+                        help="URL lists to crawl: .txt, .jsonl or .parquet, one URL per row, other columns kept as metadata")
+    parser.add_argument("--save-warc", metavar="DIR",
+                        help="keep every page and image response crawled from --urls in WARC files here (one per unit)")
+    parser.add_argument("--allow-private", action="store_true",
+                        help="let the crawler fetch from private and local addresses (tests, intranets); same as --set fetch.allow_private=true")
+    parser.add_argument("--image-warc", nargs="+", default=[], metavar="PATH_OR_URL",
+                        help="WARCs holding the images, to replay them instead of downloading (offline builds)")
     parser.add_argument("--output", required=True, help="output folder (local or s3://...)")
-    parser.add_argument("--config", help="YAML build config (see configs/build.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. images.size=224")
+    config_arguments(parser, "build settings (see configs/build.yaml)", "images.size=224")
     parser.add_argument("--ray-address", help="Ray cluster address (default: start a local Ray)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -26,17 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from crawl.build import run_build
     from crawl.config import BuildConfig
-    from crawl.summary import print_summary
     from crawl.fetch_cache import remove_caches
-    from crawl.url_list import count_rows
+    from crawl.summary import print_summary
     from crawl.units import url_units, warc_units
+    from crawl.url_list import count_rows
     from shards import config as config_io
     from shards import storage
 
     if not args.warc and not args.urls:
         print("flamboyance build: give --warc inputs or --urls lists", file=sys.stderr)
         return 2
-    overrides = [*args.set, "fetch.allow_private=true"] if args.allow_private else args.set
+    overrides = [*args.overrides, "fetch.allow_private=true"] if args.allow_private else args.overrides
     config = config_io.load(BuildConfig, args.config, overrides)
     warcs = storage.expand(args.warc) if args.warc else []
     url_lists = storage.expand(args.urls) if args.urls else []

@@ -13,6 +13,7 @@ from crawl.fetch import FetchConfig
 from crawl.images import ImageConfig
 from shards.writer import ShardConfig
 
+
 @dataclass
 class BuildConfig:
     images: ImageConfig = field(default_factory=ImageConfig)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TextIO
 import sys
+from typing import TextIO
 
 from shards.executor import StageResult
 from shards.layout import SHARD_SETS

@@ -26,7 +26,10 @@ def unit_task(
     keeping what it fetched in ``save_warc`` if given.
     """
     stats = Stats()
-    report = lambda documents: progress.add.remote(documents)
+
+    def report(documents: int) -> None:
+        progress.add.remote(documents)
+
     if unit.kind == "urls":
         from crawl.url_unit import run_url_unit
 

@@ -12,9 +12,7 @@ shipped: the user names an open_clip model config and gives its checkpoint (load
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -80,9 +78,8 @@ class PromptScorer:
         ``preprocess`` defaults to open_clip's evaluation transform for the model's
         preprocessing config (size, mean, std). The model's own ``logit_scale`` is used.
         """
-        from open_clip.transform import PreprocessCfg, image_transform_v2
-
         import torch
+        from open_clip.transform import PreprocessCfg, image_transform_v2
 
         model.eval()
         if preprocess is None:

@@ -10,11 +10,13 @@ import argparse
 import json
 import sys
 
+from shards.config import add_arguments as config_arguments
+
 HELP = "few-shot evaluation of a trained Flamingo run on image-caption pair shards"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="the run's training YAML (how to build the model)")
+    config_arguments(parser, "the run's training settings (how to build the model)", "output=runs/a")
     parser.add_argument("--support", nargs="+", required=True, help="pair shards to draw the shots from")
     parser.add_argument("--queries", nargs="+", required=True, help="pair shards to evaluate on")
     parser.add_argument("--shots", type=int, default=4, help="support examples per prompt (0: zero-shot, two text-only examples)")
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=int, default=200, help="at most this many queries")
     parser.add_argument("--generate", type=int, default=3, help="also print open-ended answers for this many queries")
-    parser.add_argument("overrides", nargs="*", help="training settings as key=value (e.g. output=runs/a)")
+
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """``flamboyance train``: train Flamingo on shard sets; under torchrun, on every rank.
 
-    flamboyance train --config configs/flamingo-tiny.yaml steps=100 datasets.0.urls=...
+    flamboyance train --config configs/flamingo-tiny.yaml --set steps=100
     torchrun --nproc_per_node 8 -m flamingo_model.train_command --config run.yaml
 
 Running the same command again resumes from the run's latest checkpoint.
@@ -13,12 +13,13 @@ import json
 import os
 import sys
 
+from shards.config import add_arguments as config_arguments
+
 HELP = "train a Flamingo model on interleaved and pair shards (resumable; torchrun for several GPUs)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="a YAML file of TrainConfig settings (configs/flamingo-*.yaml)")
-    parser.add_argument("overrides", nargs="*", help="settings as key=value (e.g. steps=100 lr=3e-4)")
+    config_arguments(parser, "training settings (see configs/flamingo-*.yaml)", "steps=100")
 
 
 def run(args: argparse.Namespace) -> int:

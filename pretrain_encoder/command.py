@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from shards.config import add_arguments as config_arguments
+
 HELP = "CLIP-style contrastive pretraining of the image encoder on pair shards (open_clip)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML settings (see configs/encoder-tiny.yaml)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. --set steps=500"
-    )
+    config_arguments(parser, "encoder training settings (see configs/encoder-tiny.yaml)", "steps=500")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
@@ -97,3 +98,10 @@ def _dataclass_type(hint: Any) -> type | None:
             if dataclasses.is_dataclass(arg):
                 return arg  # type: ignore[return-value]
     return None
+
+
+def add_arguments(parser: argparse.ArgumentParser, what: str, example: str) -> None:
+    """The ``--config FILE`` and ``--set KEY=VALUE`` options every job takes (``args.overrides``)."""
+    parser.add_argument("--config", help=f"YAML file of {what} (every key optional)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override one setting, e.g. --set {example} (repeatable)")

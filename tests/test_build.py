@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import unquote, urljoin
 
 import pytest
 import webdataset
+from build_checks import assert_same_documents, documents
 
 from crawl.build import run_build
-from shards.executor import PlanMismatch
 from crawl.config import BuildConfig
 from crawl.fetch import FetchConfig
 from crawl.units import warc_units
 from crawl.warc_writer import WarcWriter
-from shards.layout import read_interleaved
+from shards.executor import PlanMismatch
 from shards.manifest import read_manifest, shard_paths
 
 
@@ -31,16 +30,6 @@ def build(warcs, output, image_warcs=(), config=None, **inputs):
     )
 
 
-def documents(output: Path) -> dict:
-    """All documents of a build, with their decoded images, by page name."""
-    paths = shard_paths(str(output / "interleaved"))
-    found = {}
-    for sample in webdataset.WebDataset(paths, shardshuffle=False).decode("pil"):
-        document, images = read_interleaved(sample)
-        found[unquote(document.url.rsplit("/", 1)[-1])] = (document, images)
-    return found
-
-
 @pytest.fixture(scope="module")
 def wiki_build(wiki_site, tmp_path_factory, ray_local):
     output = tmp_path_factory.mktemp("wiki") / "out"
@@ -51,7 +40,7 @@ def wiki_build(wiki_site, tmp_path_factory, ray_local):
 def test_every_article_becomes_a_document_with_its_text(wiki_build, wiki_site):
     result, output = wiki_build
     assert result.ok
-    found = documents(output)
+    found = documents(output, decode=True)
     pages = sorted(p.name for p in (wiki_site / "site" / "A").iterdir())
     assert sorted(found) == pages and len(pages) == 85
     ray_charles = found["Ray_Charles.html"][0]
@@ -68,7 +57,7 @@ def test_images_come_in_page_order_and_none_is_lost_to_quoting(wiki_build, wiki_
     # Every image URL the extractor produced was found in the image WARC.
     assert result.stats.get("images/failed/not_in_warc") == 0
     assert result.stats.get("images/attached") > 100
-    for name, (document, images) in documents(output).items():
+    for name, (document, images) in documents(output, decode=True).items():
         html = (wiki_site / "site" / "A" / name).read_text(encoding="utf-8")
         in_page = [urljoin(document.url, img["src"]) for img in BeautifulSoup(html, "html.parser").find_all("img") if img.get("src")]
         ours = [node.url for node in document.images()]
@@ -121,11 +110,4 @@ def test_local_http_server_gives_the_same_documents(wiki_build, wiki_site, stati
     result = build([warc], tmp_path / "out", config=config)
     assert result.ok, result.failed
 
-    offline, online = documents(wiki_output), documents(tmp_path / "out")
-    assert sorted(offline) == sorted(online)
-    for name, (document, _) in offline.items():
-        twin = online[name][0]
-        assert twin.text() == document.text()
-        strip = lambda url: url.split("/", 3)[3]  # noqa: E731 - path without scheme and host
-        assert [strip(n.url) for n in twin.images()] == [strip(n.url) for n in document.images()]
-        assert [n.sha256 for n in twin.images()] == [n.sha256 for n in document.images()]
+    assert_same_documents(documents(wiki_output), documents(tmp_path / "out"))

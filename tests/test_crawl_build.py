@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pytest
-import webdataset
+from build_checks import assert_same_documents, documents
 from fetch_servers import LocalServer, redirect, text
 
 from crawl.build import run_build
@@ -20,28 +20,7 @@ from crawl.url_list import count_rows
 from crawl.url_unit import run_url_unit
 from shards import config as config_io
 from shards.cli import main
-from shards.layout import read_interleaved
-from shards.manifest import shard_paths
 from shards.stats import Stats
-
-
-def documents(output: Path) -> dict:
-    """All documents of a build, with their images, by page name."""
-    found = {}
-    for sample in webdataset.WebDataset(shard_paths(str(output / "interleaved")), shardshuffle=False):
-        document, images = read_interleaved(sample)
-        found[unquote(document.url.rsplit("/", 1)[-1])] = (document, images)
-    return found
-
-
-def assert_same_documents(expected: dict, actual: dict) -> None:
-    assert sorted(actual) == sorted(expected)
-    path = lambda url: unquote(url.split("/", 3)[3])
-    for name, (document, _) in expected.items():
-        twin = actual[name][0]
-        assert twin.text() == document.text(), name
-        assert [path(n.url) for n in twin.images()] == [path(n.url) for n in document.images()], name
-        assert [n.sha256 for n in twin.images()] == [n.sha256 for n in document.images()], name
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import re
 import time
 from urllib.parse import unquote
 
+from fetch_servers import LocalServer, endless, files, redirect, sequence, slow, text
+
 from crawl.fetch import FetchConfig, Fetcher, fetch_all
 from shards.stats import Stats
-
-from fetch_servers import LocalServer, endless, files, redirect, sequence, slow, text
 
 PAGE = "<html><body><p>Hello</p></body></html>"
 

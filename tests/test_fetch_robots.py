@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+from fetch_servers import LocalServer, redirect, text
+
 from crawl.fetch import FetchConfig, Robots, fetch_all
 from shards.stats import Stats
-
-from fetch_servers import LocalServer, redirect, text
 
 BOT = "FlamboyanceBot"
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio.selector_events
 
 import pytest
+from fetch_servers import LocalServer, redirect, text
 
 from crawl.fetch import FetchConfig, fetch_all
 from shards.stats import Stats
-
-from fetch_servers import LocalServer, redirect, text
 
 
 @pytest.fixture

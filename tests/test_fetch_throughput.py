@@ -12,11 +12,10 @@ import time
 from urllib.parse import quote
 
 import pytest
+from fetch_servers import file_server_process
 
 from crawl.fetch import FetchConfig, fetch_all
 from shards.stats import Stats
-
-from fetch_servers import file_server_process
 
 REQUIRED_RATE = 1.5 * 240
 

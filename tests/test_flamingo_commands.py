@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from test_flamingo_train import run_config, shapes  # noqa: F401  (shared fixtures)
+
 from flamingo_model import eval_command, train_command
 from flamingo_model.demo import run_demo_flamingo
-
-from test_flamingo_train import run_config, shapes  # noqa: F401  (shared fixtures)
 
 
 def parse(module, argv):
@@ -19,7 +19,7 @@ def parse(module, argv):
 
 def test_train_then_eval_from_the_command_line(run_config, shapes, tmp_path, capsys):  # noqa: F811
     output = f"output={tmp_path / 'run'}"
-    assert train_command.run(parse(train_command, ["--config", str(run_config), output, "steps=2"])) == 0
+    assert train_command.run(parse(train_command, ["--config", str(run_config), "--set", output, "--set", "steps=2"])) == 0
     steps = [json.loads(line)["step"] for line in capsys.readouterr().out.splitlines()]
     assert steps == [1, 2]
 
@@ -38,6 +38,7 @@ def test_train_then_eval_from_the_command_line(run_config, shapes, tmp_path, cap
         "6",
         "--generate",
         "1",
+        "--set",
         output,
     ]
     assert eval_command.run(parse(eval_command, argv)) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_flamingo_model import SMALL, open_gates
 
 from flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt, rices
 from flamingo_model.generation import generate
@@ -12,8 +13,6 @@ from flamingo_model.scoring import candidate_log_likelihoods
 from flamingo_model.shapes import ANSWERS, shape_examples
 from flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
 from shards.transforms import ImageTransform, ImageTransformConfig
-
-from test_flamingo_model import SMALL, open_gates
 
 
 @pytest.fixture(scope="module")

@@ -185,7 +185,7 @@ def run_config(shapes, tmp_path_factory):
 
 
 def start_training(config: Path, output: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "flamingo_model.train_command", "--config", str(config), f"output={output}"]
+    command = [sys.executable, "-m", "flamingo_model.train_command", "--config", str(config), "--set", f"output={output}"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

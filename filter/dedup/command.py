@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
+from shards.config import add_arguments as config_arguments
 from shards.executor import StageResult
 
 HELP = "remove duplicate documents, paragraphs and images across a finished build"
@@ -14,8 +15,7 @@ HELP = "remove duplicate documents, paragraphs and images across a finished buil
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="output folder of a finished `flamboyance build`")
     parser.add_argument("--output", required=True, help="new output folder (local or s3://...)")
-    parser.add_argument("--config", help="YAML dedup config (keys of filter/dedup/config.py: DedupConfig)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. minhash.threshold=0.85")
+    config_arguments(parser, "dedup settings (filter/dedup/config.py: DedupConfig)", "minhash.threshold=0.85")
     parser.add_argument("--ray-address", help="Ray cluster address (default: start a local Ray)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from shards.executor import PlanMismatch
 
     try:
-        config = config_io.load(DedupConfig, args.config, args.set)
+        config = config_io.load(DedupConfig, args.config, args.overrides)
         result = run_dedup(args.input, args.output, config, args.ray_address, show_progress=not args.no_progress)
     except (config_io.ConfigError, IncompleteBuild, PlanMismatch, ValueError) as error:
         print(f"flamboyance dedup: {error}", file=sys.stderr)
