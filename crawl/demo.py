@@ -122,5 +122,5 @@ def train_flamingo(context: dict) -> bool:
     from flamingo_model.demo import run_demo_flamingo
 
     data, tower = context["data"], os.path.join(context["encoder"], "export", "image_tower")
-    run_demo_flamingo(os.path.join(data, "interleaved"), os.path.join(data, "pairs"), tower, context["workdir"])
+    run_demo_flamingo(os.path.join(data, "interleaved"), os.path.join(data, "pairs"), tower, context["workdir"], steps=150)
     return True
