@@ -95,10 +95,11 @@ def run_demo_flamingo(
     answer = evaluator.answer(queries[0], max_new_tokens=12)
     # Close-ended: does the image decide the shape? Each query's candidates are its own
     # caption with the shape word swapped for each of the four shapes (chance 25%).
-    accuracy = sum(evaluator.classify(query, _shape_variants(query.answer)) == query.answer for query in queries) / len(queries)
+    shaped = [query for query in queries if _shape_variants(query.answer)]
+    accuracy = sum(evaluator.classify(q, _shape_variants(q.answer)) == q.answer for q in shaped) / max(1, len(shaped))
     print(f"flamingo: {len(history)} steps, losses {history[-1]['losses']}")
     print(f"flamingo few-shot answer: {answer!r} (truth: {queries[0].answer!r})")
-    print(f"flamingo few-shot shape accuracy on {len(queries)} held-out drawings: {accuracy:.0%} (chance 25%)")
+    print(f"flamingo few-shot shape accuracy on {len(shaped)} held-out drawings: {accuracy:.0%} (chance 25%)")
     return {
         "steps": len(history),
         "losses": history[-1]["losses"],
@@ -111,7 +112,11 @@ def run_demo_flamingo(
 
 
 def _shape_variants(caption: str) -> list[str]:
-    """The caption with its shape word replaced by each shape in turn (itself included)."""
+    """The caption with its shape word replaced by each shape in turn (itself included);
+    empty for a caption that names no shape."""
     words = caption.split()
-    where = next(i for i, word in enumerate(words) if word in SHAPES)
-    return [" ".join([*words[:where], shape, *words[where + 1 :]]) for shape in SHAPES]
+    where = next((i for i, word in enumerate(words) if word.strip(".,") in SHAPES), None)
+    if where is None:
+        return []
+    tail = words[where][len(words[where].strip(".,")) :]
+    return [" ".join([*words[:where], shape + tail, *words[where + 1 :]]) for shape in SHAPES]
