@@ -9,7 +9,7 @@ from shards.executor import StageResult
 from shards.layout import SHARD_SETS
 
 
-def print_summary(result: StageResult, out: TextIO = sys.stdout) -> None:
+def print_summary(result: StageResult, out: TextIO | None = None) -> None:
     stats = result.stats
     lines = [
         f"build: {result.output}",
@@ -47,4 +47,4 @@ def print_summary(result: StageResult, out: TextIO = sys.stdout) -> None:
         lines.append(f"  FAILED {unit}: {error}")
     if result.failed:
         lines.append("  run the same command again to retry the failed units")
-    print("\n".join(lines), file=out)
+    print("\n".join(lines), file=out or sys.stdout)

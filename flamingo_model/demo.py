@@ -97,12 +97,13 @@ def run_demo_flamingo(
     # caption with the shape word swapped for each of the four shapes (chance 25%).
     shaped = [query for query in queries if _shape_variants(query.answer)]
     accuracy = sum(evaluator.classify(q, _shape_variants(q.answer)) == q.answer for q in shaped) / max(1, len(shaped))
-    print(f"flamingo: {len(history)} steps, losses {history[-1]['losses']}")
+    losses = history[-1]["losses"] if history else {}  # empty when an earlier run had finished
+    print(f"flamingo: {len(history)} steps run now, last losses {losses}")
     print(f"flamingo few-shot answer: {answer!r} (truth: {queries[0].answer!r})")
     print(f"flamingo few-shot shape accuracy on {len(shaped)} held-out drawings: {accuracy:.0%} (chance 25%)")
     return {
         "steps": len(history),
-        "losses": history[-1]["losses"],
+        "losses": losses,
         "answer": answer,
         "truth": queries[0].answer,
         "accuracy": accuracy,

@@ -26,11 +26,11 @@ def test_build_from_s3_to_s3(tmp_path, s3_server):
                "--image-warc", "s3://crawl/cc/images.warc.gz", "--output", "s3://crawl/shards", "--no-progress"]
     done = subprocess.run(command, env={**os.environ, **s3_server}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "6 documents written" in done.stdout
+    assert f"{len(site.pages)} documents written" in done.stdout
 
     fs = fsspec.filesystem("s3")
     manifest = json.loads(fs.cat("s3://crawl/shards/interleaved/manifest.json"))
-    assert manifest["samples"] == 6
+    assert manifest["samples"] == len(site.pages)
     assert not [name for name in fs.ls("crawl/shards/interleaved") if ".tmp-" in name]
     # webdataset streams the shards straight from the bucket.
     urls = [f"pipe:python -c \"import fsspec,sys; sys.stdout.buffer.write(fsspec.open('s3://crawl/shards/interleaved/{shard['name']}').open().read())\""

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def print_summary(result: StageResult, out: TextIO = sys.stdout) -> None:
+def print_summary(result: StageResult, out: TextIO | None = None) -> None:
     """What went in, what came out, and what was dropped by which rule."""
     stats = result.stats
     lines = [
@@ -54,4 +54,4 @@ def print_summary(result: StageResult, out: TextIO = sys.stdout) -> None:
         lines.append(f"  FAILED {unit}: {error}")
     if result.failed:
         lines.append("  run the same command again to retry the failed units")
-    print("\n".join(lines), file=out)
+    print("\n".join(lines), file=out or sys.stdout)

@@ -20,6 +20,7 @@ node at all is dropped (``import/documents/dropped/empty``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -31,18 +32,11 @@ from PIL import Image
 from shards import storage
 from shards.document import Document, Node
 from shards.inspect import resolve_shards
-from shards.layout import (
-    INTERLEAVED,
-    PAIRS,
-    document_key,
-    interleaved_sample,
-    pair_samples,
-    read_interleaved,
-)
+from shards.layout import INTERLEAVED, PAIRS, document_key, read_interleaved
 from shards.manifest import write_manifest
 from shards.stats import Stats
 from shards.tar_samples import iter_samples
-from shards.writer import ShardWriter
+from shards.writer import DatasetWriter, ShardConfig
 
 if TYPE_CHECKING:
     from crawl.attach import Fetched, ImageCache, ImageSource
@@ -139,7 +133,7 @@ def _built_by_us(document: Document, payloads: list[bytes | None]) -> bool:
 
 
 def _settle(
-    batch: list[Converted], images: ImageConfig, fetch: FetchConfig | None, stats: Stats, cache: ImageCache
+    batch: list[Converted], images: ImageConfig, fallback: ImageSource | None, stats: Stats, cache: ImageCache
 ) -> list[tuple[Document, list[bytes]]]:
     """The batch's documents with every image node backed by shard-ready JPEG bytes (see the module doc)."""
     from crawl.attach import attach_images
@@ -163,11 +157,6 @@ def _settle(
             for node, payload in zip(batch[position][0].images(), batch[position][1])
             if payload is not None
         }
-        fallback: ImageSource | None = None
-        if fetch is not None:
-            from crawl.image_http import HttpImageSource
-
-            fallback = HttpImageSource(fetch, stats)
         documents = [batch[position][0] for position in foreign]
         attached = attach_images(documents, _PayloadSource(known, fallback), images, stats, cache)
         for position, document, payloads in zip(foreign, documents, attached):
@@ -186,26 +175,24 @@ def write_imported(
 ) -> dict[str, dict]:
     """Write converted documents as a build's ``interleaved/`` and ``pairs/`` sets; return their manifests."""
     from crawl.attach import ImageCache
+    from crawl.fetch import FetchSession
+    from crawl.image_http import HttpImageSource
     from crawl.images import ImageConfig
 
     images = images or ImageConfig()
     cache = ImageCache()
-    folders = {name: storage.join(output, name) for name in (INTERLEAVED, PAIRS)}
     iterator = iter(documents)
-    with ShardWriter(folders[INTERLEAVED], "import", max_samples) as docs, ShardWriter(folders[PAIRS], "import", max_samples) as pairs:
+    # Images a document names only by URL are downloaded in one fetch session, if asked.
+    session = FetchSession(fetch, stats) if fetch is not None else contextlib.nullcontext()
+    with session, DatasetWriter(output, "import", ShardConfig(max_samples=max_samples), stats) as writer:
+        fallback = HttpImageSource(session) if fetch is not None else None
         while batch := list(islice(iterator, batch_size)):
-            for document, payloads in _settle(batch, images, fetch, stats, cache):
+            for document, payloads in _settle(batch, images, fallback, stats, cache):
                 if not document.nodes:
                     stats.add("import/documents/dropped/empty")
                     continue
-                docs.write(interleaved_sample(document, payloads))
-                for sample in pair_samples(document, payloads):
-                    pairs.write(sample)
-                    stats.add("import/pairs/written")
-                stats.add("import/documents/written")
-    manifests = {
-        INTERLEAVED: write_manifest(folders[INTERLEAVED], [info.to_json() for info in docs.shards]),
-        PAIRS: write_manifest(folders[PAIRS], [info.to_json() for info in pairs.shards]),
-    }
+                writer.write(document, payloads)
+    shards = writer.shards()
+    manifests = {name: write_manifest(storage.join(output, name), shards[name]) for name in (INTERLEAVED, PAIRS)}
     write_stats(output, stats)
     return manifests
