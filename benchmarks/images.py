@@ -134,7 +134,7 @@ def count_samples(folder: str) -> int:
 def run_pages(base: str, count: int) -> tuple[float, int]:
     """Seconds to crawl ``count`` pages into documents in one process, and documents made."""
     from crawl.config import BuildConfig
-    from crawl.fetch import FetchConfig
+    from crawl.fetch import FetchConfig, FetchSession
     from crawl.fetch_cache import FetchCache
     from crawl.units import Unit
     from crawl.url_unit import url_documents
@@ -146,7 +146,7 @@ def run_pages(base: str, count: int) -> tuple[float, int]:
         config = BuildConfig(fetch=FetchConfig(allow_private=True, max_per_host=64, retries=0), page_batch=256)
         stats = Stats()
         started = time.perf_counter()
-        with FetchCache(folder, "pages", config.fetch, stats) as cache:
+        with FetchSession(config.fetch, stats) as session, FetchCache(folder, "pages", session) as cache:
             made = sum(1 for _ in url_documents(Unit("pages", "urls", url_list, 0, count), config, cache, stats))
         return time.perf_counter() - started, made
 
