@@ -26,11 +26,11 @@ def run_demo_flamingo(
     """
     import torch
 
-    from flamingo_model.config import DatasetConfig, FlamingoConfig, TrainConfig
+    from flamingo_model.config import DatasetConfig, TrainConfig
     from flamingo_model.data import dataset_loader
     from flamingo_model.fewshot import FewShotEvaluator, pair_examples
     from flamingo_model.model import build_flamingo
-    from flamingo_model.tiny import pretrain_tiny_lm, tiny_lm, tiny_tokenizer, tiny_vit
+    from flamingo_model.tiny import pretrain_tiny_lm, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
     from flamingo_model.train import TrainDataset, train
     from flamingo_model.vision import load_encoder
     from shards.inspect import iter_documents
@@ -50,16 +50,7 @@ def run_demo_flamingo(
     transform = ImageTransform(
         ImageTransformConfig.from_preprocess_cfg(preprocess) if preprocess else ImageTransformConfig(size=32)
     )
-    small = FlamingoConfig(
-        num_latents=8,
-        perceiver_depth=1,
-        perceiver_heads=2,
-        perceiver_dim_head=32,
-        cross_attn_heads=2,
-        cross_attn_dim_head=32,
-        ff_mult=2,
-    )
-    model = build_flamingo(lm, vision, tokenizer, small)
+    model = build_flamingo(lm, vision, tokenizer, tiny_flamingo_config())
 
     interleaved = DatasetConfig(
         "interleaved", [storage.join(interleaved_dir, "*.tar")], batch_size=4, max_tokens=64, max_images=3, num_workers=0

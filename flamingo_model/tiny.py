@@ -7,10 +7,13 @@ they exercise exactly the same code paths.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from torch import nn
 from transformers import PreTrainedTokenizerFast
+
+if TYPE_CHECKING:
+    from flamingo_model.config import FlamingoConfig
 
 LM_FAMILIES = ("gpt2", "llama", "opt")
 
@@ -53,6 +56,21 @@ def tiny_lm(family: str, vocab_size: int, width: int = 64, layers: int = 2, head
         )
         return hf.OPTForCausalLM(config)
     raise ValueError(f"unknown LM family {family!r}; choose from {', '.join(LM_FAMILIES)}")
+
+
+def tiny_flamingo_config(num_latents: int = 8, dim_head: int = 32) -> "FlamingoConfig":
+    """Resampler and cross-attention sizes that train in seconds on a CPU (tests, demo)."""
+    from flamingo_model.config import FlamingoConfig
+
+    return FlamingoConfig(
+        num_latents=num_latents,
+        perceiver_depth=1,
+        perceiver_heads=2,
+        perceiver_dim_head=dim_head,
+        cross_attn_heads=2,
+        cross_attn_dim_head=dim_head,
+        ff_mult=2,
+    )
 
 
 def tiny_vit(image_size: int = 32, patch_size: int = 8, width: int = 64, layers: int = 2, heads: int = 2) -> nn.Module:

@@ -15,26 +15,18 @@ import random
 import pytest
 import torch
 
-from flamingo_model.config import DatasetConfig, FlamingoConfig, TrainConfig
+from flamingo_model.config import DatasetConfig, TrainConfig
 from flamingo_model.data import dataset_loader
 from flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt
 from flamingo_model.model import build_flamingo
 from flamingo_model.shapes import ANSWERS, shape_examples, write_shape_shards
-from flamingo_model.tiny import pretrain_tiny_lm, tiny_lm, tiny_tokenizer, tiny_vit
+from flamingo_model.tiny import pretrain_tiny_lm, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
 from flamingo_model.train import TrainDataset, train
 from shards.transforms import ImageTransform, ImageTransformConfig
 
 CHANCE = 1 / len(ANSWERS)
 TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
-CONFIG = FlamingoConfig(
-    num_latents=8,
-    perceiver_depth=1,
-    perceiver_heads=2,
-    perceiver_dim_head=32,
-    cross_attn_heads=2,
-    cross_attn_dim_head=32,
-    ff_mult=2,
-)
+CONFIG = tiny_flamingo_config(num_latents=8, dim_head=32)
 
 
 class Blanked:

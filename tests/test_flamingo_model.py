@@ -8,22 +8,13 @@ import random
 import pytest
 import torch
 
-from flamingo_model.config import FlamingoConfig
 from flamingo_model.cross_attention import GatedCrossAttentionBlock
 from flamingo_model.model import build_flamingo, media_index_of
-from flamingo_model.tiny import LM_FAMILIES, tiny_lm, tiny_tokenizer, tiny_vit
+from flamingo_model.tiny import LM_FAMILIES, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
 from shards.document import Document, ImageNode, TextNode
 from shards.tokens import FlamingoTokenizer, TokenConfig
 
-SMALL = FlamingoConfig(
-    num_latents=4,
-    perceiver_depth=1,
-    perceiver_heads=2,
-    perceiver_dim_head=16,
-    cross_attn_heads=2,
-    cross_attn_dim_head=16,
-    ff_mult=2,
-)
+SMALL = tiny_flamingo_config(num_latents=4, dim_head=16)
 TEXT = "Some words first.<image>Output: A red circle.<EOC><image>Output: A blue star.<EOC>"
 
 

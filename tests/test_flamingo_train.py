@@ -16,23 +16,15 @@ import torch
 import yaml
 
 from flamingo_model.checkpoint import load_trained
-from flamingo_model.config import DatasetConfig, FlamingoConfig, TrainConfig
+from flamingo_model.config import DatasetConfig, TrainConfig
 from flamingo_model.data import dataset_loader
 from flamingo_model.model import build_flamingo
 from flamingo_model.shapes import ANSWERS, write_shape_shards
-from flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
+from flamingo_model.tiny import tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
 from flamingo_model.train import TrainDataset, token_loss, train
 from shards.transforms import ImageTransform, ImageTransformConfig
 
-SMALL = FlamingoConfig(
-    num_latents=4,
-    perceiver_depth=1,
-    perceiver_heads=2,
-    perceiver_dim_head=16,
-    cross_attn_heads=2,
-    cross_attn_dim_head=16,
-    ff_mult=2,
-)
+SMALL = tiny_flamingo_config(num_latents=4, dim_head=16)
 TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
 PROJECT = Path(__file__).resolve().parent.parent
 
