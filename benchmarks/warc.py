@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -28,23 +29,23 @@ from crawl.warc_writer import WarcWriter
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "wiki-ray-charles"
 
 
-def fastwarc_path(path: str) -> int:
-    """FastWARC at its fastest: given the path, it reads the file with its own I/O."""
+def _fastwarc_count(source: Any) -> int:
     count = 0
-    for record in ArchiveIterator(path, record_types=WarcRecordType.response):
+    for record in ArchiveIterator(source, record_types=WarcRecordType.response):
         record.reader.read()
         count += 1
     return count
 
 
+def fastwarc_path(path: str) -> int:
+    """FastWARC at its fastest: given the path, it reads the file with its own I/O."""
+    return _fastwarc_count(path)
+
+
 def fastwarc_file(path: str) -> int:
     """FastWARC reading through a Python file object, as with a stream from fsspec."""
     with open(path, "rb") as stream:
-        count = 0
-        for record in ArchiveIterator(stream, record_types=WarcRecordType.response):
-            record.reader.read()
-            count += 1
-    return count
+        return _fastwarc_count(stream)
 
 
 def ours(path: str) -> int:

@@ -31,6 +31,19 @@ _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.+-
 _SUPERSETS = {"shift_jis": "cp932", "euc_kr": "cp949", "gbk": "gb18030", "big5": "big5hkscs"}
 
 
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
+
+
+def charset_param(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type header value, lower-cased (a label, not validated).
+
+    WARC records and live responses both go through this, so a page crawled live and the
+    same page replayed from a WARC are decoded alike.
+    """
+    found = _CHARSET_PARAM.search(content_type)
+    return found.group(1).lower() if found else None
+
+
 def decode_html(body: bytes, http_charset: str | None = None) -> tuple[str, str]:
     """Return ``(text, encoding used)`` for an HTML payload; invalid bytes never raise."""
     for bom, encoding in _BOMS:

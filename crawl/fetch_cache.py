@@ -49,7 +49,7 @@ from typing import IO
 from crawl.attach import Fetched
 from crawl.fetch import FetchResult, FetchSession
 from crawl.fetch.address import UnsafeURL, check_url
-from crawl.warc import iter_records, record_end
+from crawl.warc import iter_records, read_record_at, record_end
 from crawl.warc_writer import WarcWriter
 from shards import storage
 from shards.stats import Stats
@@ -239,7 +239,7 @@ class FetchCache:
             return None
         if not self.session.config.accepts(kind, entry.content_type):
             return FetchResult(url=url, final_url=target, error="content_type")
-        record = next(iter_records(self.warc_path, entry.offset, entry.offset + 1), None)
+        record = read_record_at(self.warc_path, entry.offset)
         if record is None or record.target_uri != target:
             return None
         fetched_at = datetime.fromisoformat(record.date).isoformat(timespec="seconds") if record.date else ""

@@ -28,15 +28,15 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import numpy as np
 
-from crawl.warc import WarcRecord, iter_records
+from crawl.fetch.fetcher import REDIRECTS
+from crawl.warc import WarcRecord, iter_records, read_record_at
 from shards.stats import Stats
 
 # What get_many answers for one URL: the image bytes, or why there are none.
 Replayed = bytes | str
 
 RECORD_TYPES = ("response", "resource")
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 5
+_MAXREDIRECTS = 5
 
 # --- URL normalisation --------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class ImageIndex:
             if status is None or 200 <= status < 300:
                 return record.body
             location = record.http_headers.get("location")
-            if status not in _REDIRECTS or not location or hops == _MAX_REDIRECTS:
+            if status not in REDIRECTS or not location or hops == _MAXREDIRECTS:
                 return f"http_{status}"
             url = urljoin(record.target_uri, location)
             candidates = self._candidates(url)
@@ -157,7 +157,7 @@ class ImageIndex:
     def _read_matching(self, url: str, candidates: list[tuple[int, int]]) -> WarcRecord | str:
         wanted = normalize_url(url)
         for file_id, offset in candidates:
-            record = _read_record(self.paths[file_id], offset)
+            record = read_record_at(self.paths[file_id], offset, RECORD_TYPES)
             if record is None:
                 return "read_error"
             if normalize_url(record.target_uri) == wanted:
@@ -165,23 +165,12 @@ class ImageIndex:
         return "not_in_warc"  # only hash collisions with other URLs
 
 
-def _read_record(path: str, offset: int) -> WarcRecord | None:
-    """The record that starts at ``offset``, or None if it cannot be read there."""
-    records = iter_records(path, start=offset, end=offset + 1, record_types=RECORD_TYPES)
-    try:
-        return next(records, None)
-    except OSError:  # the file is gone or unreadable since it was indexed
-        return None
-    finally:
-        records.close()  # closes the file now, not when the generator is collected
-
-
 def _preference(record: WarcRecord) -> int:
     """Lower is better: which of several records of one URL a lookup should find first."""
     status = record.http_status
     if status is None or 200 <= status < 300:
         return 0
-    return 1 if status in _REDIRECTS else 2
+    return 1 if status in REDIRECTS else 2
 
 
 def _scan(paths: list[str], stats: Stats) -> Iterator[tuple[int, int, int, int]]:

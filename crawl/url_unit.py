@@ -12,9 +12,9 @@ the list's other columns are ``meta``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.message import Message
 
 from crawl.attach import ImageSource
+from crawl.charset import charset_param
 from crawl.config import BuildConfig
 from crawl.fetch import FetchSession
 from crawl.fetch_cache import FetchCache, cache_folder
@@ -75,17 +75,10 @@ def url_documents(unit: Unit, config: BuildConfig, cache: FetchCache, stats: Sta
                 result.body,
                 source={"urls": unit.path, "row": row.row},
                 stats=stats,
-                http_charset=_charset(result.headers.get("content-type", "")),
+                http_charset=charset_param(result.headers.get("content-type", "")),
                 fetch_date=result.fetched_at,
                 max_html_bytes=config.max_html_bytes,
                 meta=row.meta,
             )
             if document is not None:
                 yield document
-
-
-def _charset(content_type: str) -> str | None:
-    """The charset parameter of a Content-Type header, parsed as mail and HTTP headers are."""
-    message = Message()
-    message["content-type"] = content_type
-    return message.get_content_charset()

@@ -22,7 +22,6 @@ starts inside that body. Gzip WARCs do not have this problem.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -31,6 +30,7 @@ import brotli
 from fastwarc.warc import ArchiveIterator, HeaderMap, WarcHeader, WarcRecordType
 from fastwarc.warc import WarcRecord as FastRecord
 
+from crawl.charset import charset_param
 from shards import storage
 from shards.stats import Stats
 
@@ -46,7 +46,6 @@ _TYPE_NAMES = {
     )
 }
 _TYPE_BITS = {name: bit for bit, name in _TYPE_NAMES.items()}
-_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 
 class WarcRecord:
@@ -104,8 +103,7 @@ class WarcRecord:
     @property
     def charset(self) -> str | None:
         """The charset parameter of the HTTP Content-Type, if any (a label, not validated)."""
-        found = _CHARSET_PARAM.search(self.http_headers.get("content-type", ""))
-        return found.group(1).lower() if found else None
+        return charset_param(self.http_headers.get("content-type", ""))
 
     def __repr__(self) -> str:
         return (
@@ -168,6 +166,17 @@ def iter_records(
             position, damaged_from = resume
             position = _next_boundary(stream, position, gz, limit)
             stats.add("warc/bytes_skipped", (limit if position is None else position) - damaged_from)
+
+
+def read_record_at(path: str, offset: int, record_types: Iterable[str] = ("response",)) -> WarcRecord | None:
+    """The record that starts at ``offset`` (an index's lookup), or None if it cannot be read there."""
+    records = iter_records(path, start=offset, end=offset + 1, record_types=record_types)
+    try:
+        return next(records, None)
+    except OSError:  # the file is gone or unreadable since it was indexed
+        return None
+    finally:
+        records.close()  # closes the file now, not when the generator is collected
 
 
 def _read_run(

@@ -72,11 +72,14 @@ class FilterPipeline:
 
     def filter_text(self, document: Document) -> Document | None:
         """Drop failing paragraphs, then the document if it fails a ``documents`` step."""
-        nodes = [node for node in document.nodes
-                 if not isinstance(node, TextNode)
-                 or all(step(node.text, label=document.key, volume={"words": word_count(node.text)})
-                        for step in self.paragraphs)]
+        nodes = [node for node in document.nodes if not isinstance(node, TextNode) or self._keep_paragraph(node, document.key)]
         return self._judge(dataclasses.replace(document, nodes=nodes), self.documents)
+
+    def _keep_paragraph(self, node: TextNode, label: str) -> bool:
+        if not self.paragraphs:
+            return True
+        volume = {"words": word_count(node.text)}  # counted once, whatever the number of steps
+        return all(step(node.text, label=label, volume=volume) for step in self.paragraphs)
 
     def before_fetch(self, document: Document) -> Document | None:
         """Image URL checks, then text: what can be decided before downloading anything."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shards.config import from_dict
+
 
 @dataclass
 class FlamingoConfig:
@@ -87,6 +89,4 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # YAML gives the dataset list as dicts: shards.config.from_dict does not recurse into lists.
-        self.datasets = [d if isinstance(d, DatasetConfig) else DatasetConfig(**d) for d in self.datasets]
-        if isinstance(self.model, dict):
-            self.model = FlamingoConfig(**self.model)
+        self.datasets = [d if isinstance(d, DatasetConfig) else from_dict(DatasetConfig, d, "datasets.") for d in self.datasets]

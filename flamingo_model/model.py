@@ -17,7 +17,7 @@ from torch import nn
 
 from flamingo_model.config import FlamingoConfig
 from flamingo_model.cross_attention import GatedCrossAttentionBlock
-from flamingo_model.lm_adapter import TrainableRows, decoder_layers, hidden_size, insert_cross_attention, train_embedding_rows
+from flamingo_model.lm_adapter import decoder_layers, hidden_size, insert_cross_attention, train_embedding_rows
 from flamingo_model.perceiver import PerceiverResampler
 from flamingo_model.vision import VisionFeatures
 
@@ -63,15 +63,11 @@ class Flamingo(nn.Module):
         self.lm = lm
         train_embedding_rows(lm, [image_id, eoc_id])
         # The blocks and token rows live inside the LM only (each parameter has one name,
-        # which sharded state dicts need); these properties find them there.
+        # which sharded state dicts need); `blocks` finds the blocks there.
 
     @property
     def blocks(self) -> list[GatedCrossAttentionBlock]:
         return [layer.block for layer in decoder_layers(self.lm) if layer.block is not None]
-
-    @property
-    def token_rows(self) -> TrainableRows:
-        return self.lm.get_input_embeddings()
 
     def train(self, mode: bool = True) -> "Flamingo":
         """Train the new modules; the frozen LM keeps its eval behaviour (no dropout) throughout."""

@@ -192,6 +192,7 @@ def train(
 
     use_bf16 = device.type == "cuda" and config.precision == "bf16"
     peak = peak_flops(device)
+    flops = flops_per_token(model) if peak else 0.0  # fixed for the run: count once
     history = []
     for step in range(start, config.steps):
         started = time.perf_counter()
@@ -231,7 +232,7 @@ def train(
             "skipped": skipped,
         }
         if peak:
-            record["mfu"] = tokens * flops_per_token(model) / seconds / (peak * world_size)
+            record["mfu"] = tokens * flops / seconds / (peak * world_size)
         history.append(record)
         if on_step:
             on_step(record)

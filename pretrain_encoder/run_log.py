@@ -32,7 +32,7 @@ class RunLog:
                 raise RuntimeError("log.wandb is set but the wandb package is not installed (pip install wandb)") from error
             self.wandb = wandb_module.init(project=project, config=config, dir=output, resume="allow")
 
-    def write(self, step: int, metrics: dict[str, float], console: bool = True) -> None:
+    def write(self, step: int, metrics: dict[str, float]) -> None:
         """Record ``metrics`` at ``step`` (1-based: the number of optimiser steps done)."""
         if not self.enabled:
             return
@@ -43,9 +43,8 @@ class RunLog:
                 self.board.add_scalar(name, value, step)
         if self.wandb is not None:
             self.wandb.log(metrics, step=step)
-        if console:
-            shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-            print(f"step {step}  {shown}", flush=True)
+        shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
+        print(f"step {step}  {shown}", flush=True)
 
     def close(self) -> None:
         if self.board is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 SCHEMA = "flamboyance.document/1"
 
@@ -106,9 +106,6 @@ class Document:
     def text(self, separator: str = "\n\n") -> str:
         """All text blocks joined, without images: what text filters and dedup look at."""
         return separator.join(node.text for node in self.texts())
-
-    def iter_nodes(self) -> Iterator[Node]:
-        return iter(self.nodes)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,15 +8,15 @@ drops the build keeps in ``OUTPUT/filters.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from typing import Iterator, TextIO
 
 from shards import storage
 from shards.document import Document, ImageNode
-from shards.layout import INTERLEAVED
+from shards.layout import INTERLEAVED, read_interleaved
 from shards.manifest import MANIFEST, shard_paths
+from shards.tar_samples import iter_samples
 
 HELP = "print documents from shards as text with <image> markers, image sizes and URLs"
 
@@ -58,11 +58,10 @@ def resolve_shards(path: str) -> list[str]:
 
 
 def iter_documents(paths: list[str]) -> Iterator[Document]:
-    import webdataset
-
-    dataset = webdataset.WebDataset(paths, shardshuffle=False, empty_check=False)
-    for sample in dataset:
-        yield Document.from_json(json.loads(sample["json"]))
+    """The documents of interleaved shards, in order (images are not decoded)."""
+    for path in paths:
+        for sample in iter_samples(path):
+            yield read_interleaved(sample)[0]
 
 
 def print_document(document: Document, out: TextIO, width: int = 100) -> None:

@@ -206,7 +206,7 @@ class _Epoch(IterableDataset):
         while True:
             cycle, inner = divmod(block, per_cycle)
             start, length = cycle * self.budget + inner * size, min(size, self.budget - inner * size)
-            before = Counter(stats.counts)
+            before = Counter(stats.counts) if resuming else None
             items = list(islice(source, length))
             if resuming:  # the saved counters already hold this block's read failures
                 stats.counts, resuming = before, False

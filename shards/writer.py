@@ -73,7 +73,9 @@ class ShardWriter:
     ``max_bytes`` bytes. ``close()`` returns the shards written, for the manifest.
     """
 
-    def __init__(self, folder: str, prefix: str, max_samples: int = 1000, max_bytes: int = 1 << 30) -> None:
+    def __init__(
+        self, folder: str, prefix: str, max_samples: int = ShardConfig.max_samples, max_bytes: int = ShardConfig.max_bytes
+    ) -> None:
         if max_samples < 1 or max_bytes < 1:
             raise ValueError("max_samples and max_bytes must be positive")
         self.folder = folder

@@ -11,7 +11,6 @@ the others (``shards/executor.py``).
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from filter.dedup.inputs import InputUnit, read_documents
 from filter.dedup.minhash import MinHasher
 from shards import storage
 from shards.document import Document
+from shards.executor import write_marker
 from shards.stats import Stats
 
 RECORDS = "work/records"
@@ -101,14 +101,7 @@ def write_records(
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     with storage.atomic_writer(records_path(output, unit.id)) as stream:
         pq.write_table(table, stream)
-    marker = {
-        "unit": unit.to_json(),
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "stats": stats.to_json(),
-        "documents": len(rows),
-    }
-    storage.write_json(storage.join(output, RECORDS, f"{unit.id}.json"), marker)
-    return marker
+    return write_marker(storage.join(output, RECORDS), unit, stats, {}, documents=len(rows))
 
 
 def read_records(output: str, unit_id: str, columns: Sequence[str]) -> pa.Table:

@@ -69,10 +69,7 @@ def apply_decisions(
             {"key": document.key, "url": document.url, "image": node.url, "index": pictures - 1,
              "duplicate_of": decision["duplicate_of"]},
         )
-    rewritten = Document(key=document.key, url=document.url, nodes=nodes, title=document.title,
-                         language=document.language, fetch_date=document.fetch_date,
-                         source=document.source, meta=document.meta)
-    return rewritten, kept_images
+    return dataclasses.replace(document, nodes=nodes), kept_images
 
 
 def rewrite_unit(build: str, unit: InputUnit, output: str, config: DedupConfig, progress: Progress | None = None) -> dict:
