@@ -21,7 +21,7 @@ import re
 import time
 from pathlib import Path
 
-from filter.dedup.minhash import MinHashConfig, MinHasher, candidate_pairs, near_duplicate_pairs
+from flamboyance.filter.dedup.minhash import MinHashConfig, MinHasher, candidate_pairs, near_duplicate_pairs
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "article-extraction-benchmark"
 WORD = re.compile(r"\w+")

@@ -21,11 +21,11 @@ import tempfile
 from pathlib import Path
 from statistics import mean
 
-from pretrain_encoder.config import DatasetConfig, EncoderConfig
-from pretrain_encoder.run_log import read_metrics
-from pretrain_encoder.synthetic import write_shape_pairs
-from pretrain_encoder.train import train
-from shards.config import load
+from flamboyance.pretrain_encoder.config import DatasetConfig, EncoderConfig
+from flamboyance.pretrain_encoder.run_log import read_metrics
+from flamboyance.pretrain_encoder.train import train
+from flamboyance.shards.config import load
+from flamboyance.shards.synthetic import write_shape_pairs
 
 _BATCH_TIME = re.compile(r"Batch \(t\): ([0-9.]+)")
 

@@ -21,8 +21,8 @@ from typing import Callable
 
 import trafilatura
 
-from crawl.extract import extract_page
-from crawl.extract_quality import BenchmarkPage, load_benchmark, page_score, set_score
+from flamboyance.crawl.extract import extract_page
+from flamboyance.crawl.extract_quality import BenchmarkPage, load_benchmark, page_score, set_score
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "article-extraction-benchmark"
 

@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from filter.gopher import GopherQuality, GopherRepetition
-from filter.words import tokens
+from flamboyance.filter.gopher import GopherQuality, GopherRepetition
+from flamboyance.filter.words import tokens
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "article-extraction-benchmark"
 

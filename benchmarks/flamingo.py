@@ -24,9 +24,9 @@ BATCH, TOKENS, IMAGES, VOCAB, WIDTH, LAYERS, HEADS = 4, 64, 2, 1000, 256, 4, 4
 def ours() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     from open_clip.model import CLIPVisionCfg, _build_vision_tower
 
-    from flamingo_model.config import FlamingoConfig
-    from flamingo_model.model import Flamingo
-    from flamingo_model.tiny import tiny_lm
+    from flamboyance.flamingo_model.config import FlamingoConfig
+    from flamboyance.flamingo_model.model import Flamingo
+    from flamboyance.flamingo_model.tiny import tiny_lm
 
     lm = tiny_lm("llama", VOCAB, width=WIDTH, layers=LAYERS, heads=HEADS)
     vit = _build_vision_tower(128, CLIPVisionCfg(layers=2, width=128, head_width=64, patch_size=8, image_size=32))

@@ -74,9 +74,9 @@ def urls(base: str, folder: str, count: int) -> list[str]:
 
 
 def ours_worker(part: list[str], threads: int, folder: str, index: int) -> None:
-    from crawl.fetch import FetchConfig, fetch_all
-    from crawl.images import ImageConfig, ImageError, process_image
-    from shards.writer import ShardWriter
+    from flamboyance.crawl.fetch import FetchConfig, fetch_all
+    from flamboyance.crawl.images import ImageConfig, ImageError, process_image
+    from flamboyance.shards.writer import ShardWriter
 
     config = FetchConfig(allow_private=True, max_concurrency=threads, max_per_host=threads, retries=0)
     images = ImageConfig(size=320, resize_mode="keep_ratio", jpeg_quality=90)
@@ -133,12 +133,12 @@ def count_samples(folder: str) -> int:
 
 def run_pages(base: str, count: int) -> tuple[float, int]:
     """Seconds to crawl ``count`` pages into documents in one process, and documents made."""
-    from crawl.config import BuildConfig
-    from crawl.fetch import FetchConfig, FetchSession
-    from crawl.fetch_cache import FetchCache
-    from crawl.units import Unit
-    from crawl.url_unit import url_documents
-    from shards.stats import Stats
+    from flamboyance.crawl.config import BuildConfig
+    from flamboyance.crawl.fetch import FetchConfig, FetchSession
+    from flamboyance.crawl.fetch_cache import FetchCache
+    from flamboyance.crawl.units import Unit
+    from flamboyance.crawl.url_unit import url_documents
+    from flamboyance.shards.stats import Stats
 
     with tempfile.TemporaryDirectory() as folder:
         url_list = os.path.join(folder, "pages.txt")

@@ -22,13 +22,14 @@ from pathlib import Path
 import torch
 import webdataset
 
-from shards.document import Document, ImageNode, TextNode
-from shards.examples import FlamingoExamples, collate
-from shards.layout import interleaved_sample, read_interleaved
-from shards.reader import LoaderConfig, ShardLoader
-from shards.tar_samples import iter_samples
-from shards.tokens import FlamingoTokenizer, TokenConfig, train_tokenizer
-from shards.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.flamingo_model.examples import FlamingoExamples
+from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig, train_tokenizer
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.layout import interleaved_sample, read_interleaved
+from flamboyance.shards.loader.examples import collate
+from flamboyance.shards.loader.reader import LoaderConfig, ShardLoader
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.shards.tar_samples import iter_samples
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

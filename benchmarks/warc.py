@@ -23,8 +23,8 @@ from typing import Any
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from crawl.warc import iter_records
-from crawl.warc_writer import WarcWriter
+from flamboyance.crawl.warc import iter_records
+from flamboyance.crawl.warc_writer import WarcWriter
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "wiki-ray-charles"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable, Protocol, Union
 
-from crawl.images import ImageConfig, ImageError, ProcessedImage, process_image
-from shards.document import Document, ImageNode
-from shards.stats import Stats
+from flamboyance.crawl.images import ImageConfig, ImageError, ProcessedImage, process_image
+from flamboyance.shards.document import Document, ImageNode
+from flamboyance.shards.stats import Stats
 
 # What a source answers for one URL: the raw bytes, or a failure reason such as "http_404".
 Fetched = Union[bytes, str]

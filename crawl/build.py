@@ -20,14 +20,14 @@ import logging
 import time
 from typing import Any
 
-from crawl.config import BuildConfig
-from crawl.unit import MARKERS
-from crawl.units import Unit
-from filter.audit import FilterReport
-from shards import storage
-from shards.config import to_dict
-from shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
-from shards.layout import SHARD_SETS
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.unit import MARKERS
+from flamboyance.crawl.units import Unit
+from flamboyance.filter.audit import FilterReport
+from flamboyance.shards import storage
+from flamboyance.shards.config import to_dict
+from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
+from flamboyance.shards.layout import SHARD_SETS
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,14 @@ def run_build(
     image_index = None
 
     def submit(unit: Unit, progress: Any) -> Any:
-        from crawl.tasks import unit_task
+        from flamboyance.crawl.tasks import unit_task
 
         return unit_task.remote(unit, config, output, image_index, progress, save_warc)
 
     if image_warcs and result.skipped < len(units):
         import ray
 
-        from crawl.image_replay import build_index
+        from flamboyance.crawl.image_replay import build_index
 
         if not ray.is_initialized():
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from shards.config import add_arguments as config_arguments
-from shards.stats import Stats
+from flamboyance.shards.config import add_arguments as config_arguments
+from flamboyance.shards.stats import Stats
+
+if TYPE_CHECKING:
+    from flamboyance.crawl.config import BuildConfig
+    from flamboyance.shards.executor import StageResult
 
 HELP = "build interleaved-document and image-text-pair shards from WARC files or URL lists"
 
@@ -28,44 +34,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawl.build import run_build
-    from crawl.config import BuildConfig
-    from crawl.fetch_cache import remove_caches
-    from crawl.summary import print_summary
-    from crawl.units import url_units, warc_units
-    from crawl.url_list import count_rows
-    from shards import config as config_io
-    from shards import storage
+    from flamboyance.crawl.summary import print_summary
 
     if not args.warc and not args.urls:
         print("flamboyance build: give --warc inputs or --urls lists", file=sys.stderr)
         return 2
     overrides = [*args.overrides, "fetch.allow_private=true"] if args.allow_private else args.overrides
-    config = config_io.load(BuildConfig, args.config, overrides)
-    warcs = storage.expand(args.warc) if args.warc else []
-    url_lists = storage.expand(args.urls) if args.urls else []
-    image_warcs = storage.expand(args.image_warc) if args.image_warc else []
-    units = warc_units(warcs, config.unit_bytes)
-    for path in url_lists:
-        units += url_units(path, count_rows(path), config.urls_per_unit)
-    inputs = {"warc": warcs, "image_warc": image_warcs}
-    if url_lists:
-        inputs.update(urls=url_lists, save_warc=args.save_warc)
-    result = run_build(
-        units,
+    result = build(
         args.output,
-        config,
-        inputs=inputs,
-        image_warcs=image_warcs,
+        warc=args.warc,
+        urls=args.urls,
+        image_warc=args.image_warc,
+        config=args.config,
+        overrides=overrides,
         ray_address=args.ray_address,
         show_progress=not args.no_progress,
         save_warc=args.save_warc,
     )
-    remove_caches(args.output, result.markers)
     print_summary(result)
-    if url_lists:
+    if args.urls:
         print_host_failures(result.stats)
     return 0 if result.ok else 1
+
+
+def build(
+    output: str,
+    warc: Sequence[str] = (),
+    urls: Sequence[str] = (),
+    image_warc: Sequence[str] = (),
+    config: str | BuildConfig | None = None,
+    overrides: Sequence[str] = (),
+    ray_address: str | None = None,
+    show_progress: bool = True,
+    save_warc: str | None = None,
+) -> StageResult:
+    """Plan units for the inputs (paths, globs or URLs) and run the build; what the command and the API call."""
+    from flamboyance.crawl.build import run_build
+    from flamboyance.crawl.config import BuildConfig
+    from flamboyance.crawl.fetch_cache import remove_caches
+    from flamboyance.crawl.units import url_units, warc_units
+    from flamboyance.crawl.url_list import count_rows
+    from flamboyance.shards import config as config_io
+    from flamboyance.shards import storage
+
+    if not isinstance(config, BuildConfig):
+        config = config_io.load(BuildConfig, config, overrides)
+    warcs = storage.expand(list(warc)) if warc else []
+    url_lists = storage.expand(list(urls)) if urls else []
+    image_warcs = storage.expand(list(image_warc)) if image_warc else []
+    units = warc_units(warcs, config.unit_bytes)
+    for path in url_lists:
+        units += url_units(path, count_rows(path), config.urls_per_unit)
+    inputs: dict[str, Any] = {"warc": warcs, "image_warc": image_warcs}
+    if url_lists:
+        inputs.update(urls=url_lists, save_warc=save_warc)
+    result = run_build(units, output, config, inputs=inputs, image_warcs=image_warcs, ray_address=ray_address,
+                       show_progress=show_progress, save_warc=save_warc)
+    remove_caches(output, result.markers)
+    return result
 
 
 def print_host_failures(stats: Stats, top: int = 10) -> None:

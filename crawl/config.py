@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crawl.fetch import FetchConfig
-from crawl.images import ImageConfig
-from shards.writer import ShardConfig
+from flamboyance.crawl.fetch import FetchConfig
+from flamboyance.crawl.images import ImageConfig
+from flamboyance.shards.writer import ShardConfig
 
 
 @dataclass

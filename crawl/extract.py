@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from crawl.image_urls import image_reference, normalize_url
-from shards.document import ImageNode, Node, TextNode
+from flamboyance.crawl.image_urls import image_reference, normalize_url
+from flamboyance.shards.document import ImageNode, Node, TextNode
 
 # Pages beyond this are truncated before parsing: the article is near the top, and a
 # runaway page must not stall a crawl worker.

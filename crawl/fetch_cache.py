@@ -46,13 +46,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from crawl.attach import Fetched
-from crawl.fetch import FetchResult, FetchSession
-from crawl.fetch.address import UnsafeURL, check_url
-from crawl.warc import iter_records, read_record_at, record_end
-from crawl.warc_writer import WarcWriter
-from shards import storage
-from shards.stats import Stats
+from flamboyance.crawl.attach import Fetched
+from flamboyance.crawl.fetch import FetchResult, FetchSession
+from flamboyance.crawl.fetch.address import UnsafeURL, check_url
+from flamboyance.crawl.warc import iter_records, read_record_at, record_end
+from flamboyance.crawl.warc_writer import WarcWriter
+from flamboyance.shards import storage
+from flamboyance.shards.stats import Stats
 
 CACHE = "fetch-cache"
 REDIRECT = 302

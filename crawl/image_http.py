@@ -7,8 +7,8 @@ step expects: bytes, or the failure reason that the fetcher counted.
 
 from __future__ import annotations
 
-from crawl.attach import Fetched
-from crawl.fetch import FetchSession
+from flamboyance.crawl.attach import Fetched
+from flamboyance.crawl.fetch import FetchSession
 
 
 class HttpImageSource:

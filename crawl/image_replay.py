@@ -28,9 +28,9 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import numpy as np
 
-from crawl.fetch.fetcher import REDIRECTS
-from crawl.warc import WarcRecord, iter_records, read_record_at
-from shards.stats import Stats
+from flamboyance.crawl.fetch.fetcher import REDIRECTS
+from flamboyance.crawl.warc import WarcRecord, iter_records, read_record_at
+from flamboyance.shards.stats import Stats
 
 # What get_many answers for one URL: the image bytes, or why there are none.
 Replayed = bytes | str

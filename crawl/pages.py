@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawl.charset import decode_html
-from crawl.extract import extract_page
-from crawl.fetch import page_opts_out_images
-from shards.document import Document, ImageNode
-from shards.layout import document_key
-from shards.stats import Stats
+from flamboyance.crawl.charset import decode_html
+from flamboyance.crawl.extract import extract_page
+from flamboyance.crawl.fetch import page_opts_out_images
+from flamboyance.shards.document import Document, ImageNode
+from flamboyance.shards.layout import document_key
+from flamboyance.shards.stats import Stats
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 

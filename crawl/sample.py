@@ -17,24 +17,15 @@ from __future__ import annotations
 
 import datetime
 import io
-import math
 import os
 import random
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from flamboyance.shards.synthetic import BACKGROUNDS, COLOURS, SHAPES, Drawing, draw
+
 HOST = "https://demo.flamboyance.invalid"
-SHAPES = ("circle", "square", "triangle", "star")
-COLOURS = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (235, 205, 30),
-    "purple": (140, 60, 190),
-    "orange": (245, 140, 20),
-}
-BACKGROUNDS = ("striped", "dotted", "speckled", "shaded")
 
 _OPENERS = (
     "This page belongs to our gallery of simple shapes, drawn by hand for people who like geometry.",
@@ -64,63 +55,6 @@ _DESCRIPTIONS = (
     "We drew a {shape} in {colour} and placed it over a {background} pattern.",
     "You can see the {colour} {shape}, with a {background} texture behind it.",
 )
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """What one content image shows; its caption is generated from these fields."""
-
-    shape: str
-    colour: str
-    background: str
-
-    @property
-    def caption(self) -> str:
-        article = "An" if self.colour[0] in "aeiou" else "A"
-        return f"{article} {self.colour} {self.shape} on a {self.background} background."
-
-
-def draw(drawing: Drawing, size: tuple[int, int], rng: random.Random) -> Image.Image:
-    """Render a drawing: a textured background, then the shape in its colour."""
-    width, height = size
-    base = tuple(rng.randint(200, 250) for _ in range(3))
-    image = Image.new("RGB", size, base)
-    pen = ImageDraw.Draw(image)
-    ink = tuple(max(0, c - 60) for c in base)
-    if drawing.background == "striped":
-        for x in range(-height, width, 18):
-            pen.line([(x, 0), (x + height, height)], fill=ink, width=6)
-    elif drawing.background == "dotted":
-        for y in range(8, height, 22):
-            for x in range(8, width, 22):
-                pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=ink)
-    elif drawing.background == "speckled":
-        for _ in range(width * height // 60):
-            x, y = rng.randrange(width), rng.randrange(height)
-            pen.point((x, y), fill=ink)
-    else:  # shaded: a vertical gradient from the base colour to the ink
-        for y in range(height):
-            t = y / max(1, height - 1)
-            pen.line([(0, y), (width, y)], fill=tuple(round(b + (i - b) * t) for b, i in zip(base, ink)))
-    colour = tuple(min(255, max(0, c + rng.randint(-15, 15))) for c in COLOURS[drawing.colour])
-    side = min(width, height) * rng.uniform(0.45, 0.7)
-    cx = width / 2 + rng.uniform(-0.1, 0.1) * width
-    cy = height / 2 + rng.uniform(-0.1, 0.1) * height
-    r = side / 2
-    if drawing.shape == "circle":
-        pen.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
-    elif drawing.shape == "square":
-        pen.rectangle([cx - r, cy - r, cx + r, cy + r], fill=colour)
-    elif drawing.shape == "triangle":
-        pen.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=colour)
-    else:
-        points = []
-        for k in range(10):
-            radius = r if k % 2 == 0 else r * 0.45
-            angle = math.pi / 2 + k * math.pi / 5
-            points.append((cx + radius * math.cos(angle), cy - radius * math.sin(angle)))
-        pen.polygon(points, fill=colour)
-    return image
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -201,7 +135,7 @@ def _page_html(title: str, article: str) -> str:
 
 def write_sample_warcs(folder: str, pages: int = 40, images_per_page: int = 4, seed: int = 0) -> tuple[str, str, SampleSite]:
     """Write the site as ``pages.warc.gz`` and ``images.warc.gz`` in ``folder``."""
-    from crawl.warc_writer import WarcWriter
+    from flamboyance.crawl.warc_writer import WarcWriter
 
     site = generate_site(pages, images_per_page, seed)
     os.makedirs(folder, exist_ok=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from shards.executor import StageResult
-from shards.layout import SHARD_SETS
+from flamboyance.shards.executor import StageResult
+from flamboyance.shards.layout import SHARD_SETS
 
 
 def print_summary(result: StageResult, out: TextIO | None = None) -> None:

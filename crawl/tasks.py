@@ -10,10 +10,10 @@ from typing import Any
 
 import ray
 
-from crawl.config import BuildConfig
-from crawl.unit import run_unit
-from crawl.units import Unit
-from shards.stats import Stats
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.unit import run_unit
+from flamboyance.crawl.units import Unit
+from flamboyance.shards.stats import Stats
 
 
 @ray.remote(num_cpus=1, max_retries=2)
@@ -31,13 +31,13 @@ def unit_task(
         progress.add.remote(documents)
 
     if unit.kind == "urls":
-        from crawl.url_unit import run_url_unit
+        from flamboyance.crawl.url_unit import run_url_unit
 
         return run_url_unit(unit, config, output, stats, report, save_warc, image_index)
     if image_index is not None:  # replayed from --image-warc
         return run_unit(unit, config, output, image_index, stats=stats, progress=report)
-    from crawl.fetch import FetchSession
-    from crawl.image_http import HttpImageSource
+    from flamboyance.crawl.fetch import FetchSession
+    from flamboyance.crawl.image_http import HttpImageSource
 
     with FetchSession(config.fetch, stats) as session:
         return run_unit(unit, config, output, HttpImageSource(session), stats=stats, progress=report)

@@ -11,17 +11,17 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from crawl.attach import ImageCache, ImageSource, attach_images
-from crawl.config import BuildConfig
-from crawl.pages import HTML_TYPES, page_to_document
-from crawl.unit_filters import UnitFilters
-from crawl.units import Unit
-from crawl.warc import iter_records
-from shards import storage
-from shards.document import Document
-from shards.executor import write_marker
-from shards.stats import Stats
-from shards.writer import DatasetWriter
+from flamboyance.crawl.attach import ImageCache, ImageSource, attach_images
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.pages import HTML_TYPES, page_to_document
+from flamboyance.crawl.unit_filters import UnitFilters
+from flamboyance.crawl.units import Unit
+from flamboyance.crawl.warc import iter_records
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document
+from flamboyance.shards.executor import write_marker
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.writer import DatasetWriter
 
 MARKERS = "units"
 T = TypeVar("T")

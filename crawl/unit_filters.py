@@ -13,10 +13,10 @@ from typing import Iterator
 
 from PIL import Image
 
-from crawl.images import ProcessedImage
-from filter.presets import load_pipeline
-from shards.document import Document, ImageNode
-from shards.stats import Stats
+from flamboyance.crawl.images import ProcessedImage
+from flamboyance.filter.presets import load_pipeline
+from flamboyance.shards.document import Document, ImageNode
+from flamboyance.shards.stats import Stats
 
 
 class UnitFilters:

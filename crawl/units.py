@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shards.layout import safe_name
+from flamboyance.shards.layout import safe_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def unit_id(path: str, part: int | None = None) -> str:
 
 def warc_units(paths: list[str], unit_bytes: int) -> list[Unit]:
     """One unit per WARC file, or per byte range where a file is larger than ``unit_bytes``."""
-    from crawl.warc import plan_ranges
+    from flamboyance.crawl.warc import plan_ranges
 
     units: list[Unit] = []
     for path in paths:

@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from shards import storage
-from shards.stats import Stats
+from flamboyance.shards import storage
+from flamboyance.shards.stats import Stats
 
 URL_COLUMN = "url"
 FORMATS = ("txt", "jsonl", "parquet")

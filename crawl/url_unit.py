@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from crawl.attach import ImageSource
-from crawl.charset import charset_param
-from crawl.config import BuildConfig
-from crawl.fetch import FetchSession
-from crawl.fetch_cache import FetchCache, cache_folder
-from crawl.pages import page_to_document
-from crawl.unit import Progress, batches, run_unit
-from crawl.units import Unit
-from crawl.url_list import read_rows
-from shards import storage
-from shards.document import Document
-from shards.stats import Stats
+from flamboyance.crawl.attach import ImageSource
+from flamboyance.crawl.charset import charset_param
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.fetch import FetchSession
+from flamboyance.crawl.fetch_cache import FetchCache, cache_folder
+from flamboyance.crawl.pages import page_to_document
+from flamboyance.crawl.unit import Progress, batches, run_unit
+from flamboyance.crawl.units import Unit
+from flamboyance.crawl.url_list import read_rows
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document
+from flamboyance.shards.stats import Stats
 
 
 def run_url_unit(

@@ -30,9 +30,9 @@ import brotli
 from fastwarc.warc import ArchiveIterator, HeaderMap, WarcHeader, WarcRecordType
 from fastwarc.warc import WarcRecord as FastRecord
 
-from crawl.charset import charset_param
-from shards import storage
-from shards.stats import Stats
+from flamboyance.crawl.charset import charset_param
+from flamboyance.shards import storage
+from flamboyance.shards.stats import Stats
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _PLAIN_MARK = b"WARC/1."

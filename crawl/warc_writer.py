@@ -19,7 +19,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import IO
 
-from shards import storage
+from flamboyance.shards import storage
 
 WARC_VERSION = b"WARC/1.0"
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shards.stats import Stats
+from flamboyance.shards.stats import Stats
 
 SAMPLE_SIZE = 32
 

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
-from filter.audit import StepStats
-from shards.document import Document, ImageNode, TextNode
+from flamboyance.filter.audit import StepStats
+from flamboyance.shards.document import Document, ImageNode, TextNode
 
 
 class Verdict(NamedTuple):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from filter.base import Filter, Verdict, threshold
-from shards.document import Document
+from flamboyance.filter.base import Filter, Verdict, threshold
+from flamboyance.shards.document import Document
 
 
 class ImageCount(Filter):

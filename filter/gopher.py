@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
-from filter.base import Filter, Rules, Verdict
-from filter.words import tokens
+from flamboyance.filter.base import Filter, Rules, Verdict
+from flamboyance.filter.words import tokens
 
 # The Gopher paper's stop words: a document must contain at least two of them.
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})

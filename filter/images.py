@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image
 
-from filter.base import Filter, Rules, Verdict, threshold
-from shards.document import Document, ImageNode
+from flamboyance.filter.base import Filter, Rules, Verdict, threshold
+from flamboyance.shards.document import Document, ImageNode
 
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "svgz": "svg"}
 

@@ -15,9 +15,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from filter.audit import FilterReport
-from filter.base import Filter
-from shards.document import Document, ImageNode, TextNode
+from flamboyance.filter.audit import FilterReport
+from flamboyance.filter.base import Filter
+from flamboyance.shards.document import Document, ImageNode, TextNode
 
 STAGES = ("url", "paragraphs", "documents", "fetched", "pixels", "final")
 

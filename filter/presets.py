@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from filter.documents import ImageCount, TextAndImage
-from filter.gopher import GopherQuality, GopherRepetition
-from filter.images import (
+from flamboyance.filter.documents import ImageCount, TextAndImage
+from flamboyance.filter.gopher import GopherQuality, GopherRepetition
+from flamboyance.filter.images import (
     AspectRatio,
     FrequentImageUrls,
     ImageFormat,
@@ -25,9 +25,9 @@ from filter.images import (
     LowInformation,
     UrlBanWords,
 )
-from filter.pipeline import STAGES, FilterPipeline
-from filter.safety import SafetyClassifier
-from filter.text import (
+from flamboyance.filter.pipeline import STAGES, FilterPipeline
+from flamboyance.filter.safety import SafetyClassifier
+from flamboyance.filter.text import (
     C4Document,
     C4Lines,
     CharacterRepetition,

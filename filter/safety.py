@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from filter.base import Filter, Verdict, threshold
+from flamboyance.filter.base import Filter, Verdict, threshold
 
 if TYPE_CHECKING:  # torch is imported where a scorer is built, so builds without one never load it
     import torch
@@ -87,34 +87,34 @@ class PromptScorer:
         with torch.no_grad():
             unsafe = model.encode_text(tokenizer(list(unsafe_prompts)))
             safe = model.encode_text(tokenizer(list(safe_prompts)))
-        return cls(model.encode_image, preprocess, unsafe, safe, float(model.logit_scale.exp()))
+        return cls(model.encode_image, preprocess, unsafe, safe, float(model.logit_scale.detach().exp()))
 
     @classmethod
     def from_open_clip(cls, model: str, checkpoint: str | None = None,
                        unsafe_prompts: Sequence[str] = UNSAFE_PROMPTS,
                        safe_prompts: Sequence[str] = SAFE_PROMPTS) -> PromptScorer:
-        """A scorer from an open_clip model config name (``ViT-B-32``, or one of
-        ``pretrain_encoder/model_configs``) and a checkpoint file of its weights."""
-        from open_clip import load_checkpoint
-        from open_clip.tokenizer import SimpleTokenizer
+        """A scorer built by open_clip's own factory: ``model`` is a name in its registry
+        (``ViT-B-32``) or the path of a model config JSON (e.g. one of
+        ``pretrain_encoder/model_configs``), ``checkpoint`` a file of its weights.
 
-        from pretrain_encoder.models import build_model, model_config, uses_hf_text
+        open_clip loads the checkpoint with ``weights_only=True``, so a hostile file cannot
+        run code; its tokenizer and evaluation transform come from the same config.
+        """
+        import open_clip
 
-        config = model_config(model)
-        if uses_hf_text(config):
-            raise ValueError(f"model {model!r} has a Hugging Face text tower: build it yourself and use from_model with its tokenizer")
-        network = build_model(config)
-        if checkpoint is not None:
-            load_checkpoint(network, checkpoint, weights_only=True)
-        tokenizer = SimpleTokenizer(context_length=config["text_cfg"].get("context_length", 77))
-        return cls.from_model(network, tokenizer, unsafe_prompts, safe_prompts)
+        name = model
+        if model.endswith(".json"):
+            open_clip.add_model_config(model)
+            name = model.rsplit("/", 1)[-1].removesuffix(".json")
+        network, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=checkpoint)
+        return cls.from_model(network, open_clip.get_tokenizer(name), unsafe_prompts, safe_prompts, preprocess)
 
 
 class SafetyClassifier(Filter):
     """Drop images whose unsafe confidence is above ``max_confidence``.
 
     Give ``scorer`` (any callable image -> confidence in [0, 1]), or ``model`` (an
-    open_clip config name) with ``checkpoint`` for a ``PromptScorer``. A YAML config can
+    open_clip config name or config JSON path) with ``checkpoint`` for a ``PromptScorer``. A YAML config can
     therefore say ``{step: safety, model: ViT-B-32, checkpoint: /models/clip.pt}``.
     """
 

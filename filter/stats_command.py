@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from filter.report.funnel import format_funnel, funnel, load_build
-    from filter.report.html import write_report
+    from flamboyance.filter.report.funnel import format_funnel, funnel, load_build
+    from flamboyance.filter.report.html import write_report
 
     try:
         stats, report = load_build(args.output)

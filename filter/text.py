@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from filter.base import Filter, Rules, Verdict, threshold
-from filter.text_stats import (
+from flamboyance.filter.base import Filter, Rules, Verdict, threshold
+from flamboyance.filter.text_stats import (
     alphabetic_wordlist_ratio,
     char_repetition_ratio,
     punctuation_ratio,
@@ -19,7 +19,7 @@ from filter.text_stats import (
     word_repetition_ratio,
     wordlist_ratio,
 )
-from filter.words import load_wordlist, words
+from flamboyance.filter.words import load_wordlist, words
 
 
 class WordCount(Filter):

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
-from filter.words import words
+from flamboyance.filter.words import words
 
 # Marks that end or split a clause: what a text written as sentences contains.
 PUNCTUATION_MARKS = frozenset(".,!?;:…。，！？；：")

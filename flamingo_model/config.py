@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shards.config import from_dict
+from flamboyance.pretrain_encoder.checkpoint import CheckpointConfig
+from flamboyance.pretrain_encoder.run_log import LogConfig
+from flamboyance.shards.config import from_dict
 
 
 @dataclass
@@ -84,8 +86,10 @@ class TrainConfig:
     parallel: str = "ddp"
     seed: int = 0
     output: str = "flamingo-run"
-    checkpoint_every: int = 200
-    log_every: int = 10
+    # Save every N steps (and after the last), keep the newest N; "latest" resumes, "none" starts afresh.
+    checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every=200))
+    # Console, metrics.jsonl and tensorboard every N steps (the encoder's run log).
+    log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
         # YAML gives the dataset list as dicts: shards.config.from_dict does not recurse into lists.

@@ -7,7 +7,7 @@ the model is the frozen LM; training opens the gates as the visual pathway learn
 
 Masking (the paper's phi): a text token attends only to the visual tokens of one image,
 ``media_index[b, t]`` (the slot of the last image before it, or of the next one in the
-attend-to-next variant; ``shards/tokens.py`` computes it). A token with index -1 (text
+attend-to-next variant; ``flamingo_model/tokens.py`` computes it). A token with index -1 (text
 before any image) sees no image at all: its cross-attention output is exactly zero.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flamingo_model.layers import Attention, FeedForward
+from flamboyance.flamingo_model.layers import Attention, FeedForward
 
 
 def media_mask(media_index: torch.Tensor, media: int, tokens_per_media: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flamingo_model.config import DatasetConfig, TrainConfig
-from flamingo_model.train import TrainDataset
-from shards.examples import FlamingoExamples, FlamingoPairExamples, FlamingoVideoExamples, collate
-from shards.reader import LoaderConfig, ShardLoader
-from shards.tokens import FlamingoTokenizer, TokenConfig
-from shards.transforms import ImageTransform
+from flamboyance.flamingo_model.config import DatasetConfig, TrainConfig
+from flamboyance.flamingo_model.examples import FlamingoExamples, FlamingoPairExamples, FlamingoVideoExamples
+from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig
+from flamboyance.flamingo_model.train import TrainDataset
+from flamboyance.shards.loader.examples import collate
+from flamboyance.shards.loader.reader import LoaderConfig, ShardLoader
+from flamboyance.shards.loader.transforms import ImageTransform
 
 # Video datasets hold one media item of T frames per sample: give them max_images: 1.
 SAMPLE_FUNCTIONS = {"interleaved": FlamingoExamples, "pairs": FlamingoPairExamples, "video": FlamingoVideoExamples}

@@ -12,8 +12,8 @@ import os
 import time
 from typing import Any
 
-from crawl.sample import SHAPES
-from shards import storage
+from flamboyance.shards import storage
+from flamboyance.shards.synthetic import SHAPES
 
 
 def run_demo_flamingo(
@@ -26,17 +26,18 @@ def run_demo_flamingo(
     """
     import torch
 
-    from flamingo_model.config import DatasetConfig, TrainConfig
-    from flamingo_model.data import dataset_loader
-    from flamingo_model.fewshot import FewShotEvaluator, pair_examples
-    from flamingo_model.model import build_flamingo
-    from flamingo_model.tiny import pretrain_tiny_lm, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
-    from flamingo_model.train import TrainDataset, train
-    from flamingo_model.vision import load_encoder
-    from shards.inspect import iter_documents
-    from shards.manifest import shard_paths
-    from shards.tokens import render
-    from shards.transforms import ImageTransform, ImageTransformConfig
+    from flamboyance.flamingo_model.config import DatasetConfig, TrainConfig
+    from flamboyance.flamingo_model.data import dataset_loader
+    from flamboyance.flamingo_model.fewshot import FewShotEvaluator, pair_examples
+    from flamboyance.flamingo_model.model import build_flamingo
+    from flamboyance.flamingo_model.tiny import pretrain_tiny_lm, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
+    from flamboyance.flamingo_model.tokens import render
+    from flamboyance.flamingo_model.train import TrainDataset, train
+    from flamboyance.flamingo_model.vision import load_encoder
+    from flamboyance.pretrain_encoder.checkpoint import CheckpointConfig
+    from flamboyance.shards.inspect import iter_documents
+    from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
+    from flamboyance.shards.manifest import shard_paths
 
     started = time.monotonic()
     torch.manual_seed(0)
@@ -70,7 +71,7 @@ def run_demo_flamingo(
         lr=3e-3,
         warmup_steps=5,
         output=os.path.join(workdir, "flamingo"),
-        checkpoint_every=steps,
+        checkpoint=CheckpointConfig(every=steps),
         datasets=[interleaved, pairs],
     )
     datasets = [

@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
-from shards.config import add_arguments as config_arguments
+from flamboyance.shards.config import add_arguments as config_arguments
+
+if TYPE_CHECKING:
+    from flamboyance.flamingo_model.config import TrainConfig
 
 HELP = "few-shot evaluation of a trained Flamingo run on image-caption pair shards"
 
@@ -31,37 +35,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from flamingo_model.checkpoint import load_trained
-    from flamingo_model.config import TrainConfig
-    from flamingo_model.fewshot import FewShotEvaluator, pair_examples
-    from flamingo_model.parts import load_parts
-    from shards.config import load
+    from flamboyance.flamingo_model.config import TrainConfig
+    from flamboyance.shards.config import load
 
     config = load(TrainConfig, args.config, args.overrides)
-    model, tokenizer, transform = load_parts(config)
-    model.load_trainable_state_dict(load_trained(config.output))
-    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    support = pair_examples(args.support, transform)
-    queries = pair_examples(args.queries, transform, limit=args.limit)
-    if not queries:
+    result = evaluate(config, args.support, args.queries, args.shots, args.rices, args.ensembles, args.prefix, args.limit, args.generate)
+    if not result["queries"]:
         print("no usable query samples", file=sys.stderr)
         return 1
-    candidates = sorted({query.answer for query in queries})
-    evaluator = FewShotEvaluator(model, tokenizer, support, args.shots, args.rices, args.ensembles, config.seed, args.prefix)
-    for query in queries[: args.generate]:
-        print(f"truth: {query.answer!r}  generated: {evaluator.answer(query)!r}")
-    accuracy = evaluator.accuracy(queries, candidates)
-    print(
-        json.dumps(
-            {
-                "accuracy": accuracy,
-                "chance": 1 / len(candidates),
-                "queries": len(queries),
-                "shots": args.shots,
-                "rices": args.rices,
-            }
-        )
-    )
+    for truth, generated in result.pop("generated"):
+        print(f"truth: {truth!r}  generated: {generated!r}")
+    print(json.dumps(result))
     return 0
+
+
+def evaluate(
+    config: TrainConfig,
+    support: list[str],
+    queries: list[str],
+    shots: int = 4,
+    rices: bool = False,
+    ensembles: int = 1,
+    prefix: str = "",
+    limit: int = 200,
+    generate: int = 3,
+) -> dict[str, Any]:
+    """Few-shot accuracy of the run ``config`` describes, on pair shards ``queries`` with shots from ``support``.
+
+    The candidates are the queries' own captions; ``generated`` holds (truth, open-ended
+    answer) for the first ``generate`` queries.
+    """
+    from flamboyance.flamingo_model.fewshot import FewShotEvaluator, pair_examples
+    from flamboyance.flamingo_model.inference import TrainedFlamingo
+
+    trained = TrainedFlamingo.load(config)
+    support_examples = pair_examples(support, trained.transform)
+    query_examples = pair_examples(queries, trained.transform, limit=limit)
+    if not query_examples:
+        return {"queries": 0}
+    candidates = sorted({query.answer for query in query_examples})
+    evaluator = FewShotEvaluator(trained.model, trained.tokenizer, support_examples, shots, rices, ensembles, config.seed, prefix)
+    return {
+        "accuracy": evaluator.accuracy(query_examples, candidates),
+        "chance": 1 / len(candidates),
+        "queries": len(query_examples),
+        "shots": shots,
+        "rices": rices,
+        "generated": [(query.answer, evaluator.answer(query)) for query in query_examples[:generate]],
+    }

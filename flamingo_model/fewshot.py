@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from flamingo_model.generation import generate
-from flamingo_model.model import Flamingo
-from flamingo_model.scoring import candidate_log_likelihoods
-from shards.tokens import END_OF_CHUNK_TOKEN, IMAGE_TOKEN
+from flamboyance.flamingo_model.generation import generate
+from flamboyance.flamingo_model.model import Flamingo
+from flamboyance.flamingo_model.scoring import candidate_log_likelihoods
+from flamboyance.flamingo_model.tokens import END_OF_CHUNK_TOKEN, IMAGE_TOKEN
 
 
 @dataclass
@@ -62,6 +62,40 @@ def rices(query_embedding: torch.Tensor, support_embeddings: torch.Tensor, shots
     return similarity.topk(min(shots, len(similarity))).indices.flip(0).tolist()
 
 
+Prompt = tuple[list[int], torch.Tensor]
+
+
+def encode_prompt(
+    model: Flamingo, tokenizer: Any, shots: list[FewShotExample], query: FewShotExample, with_images: bool = True,
+    caption_prefix: str = "Output:",
+) -> Prompt:
+    """(token ids, visual tokens) of the prompt showing ``shots`` then the query's image and lead-in."""
+    device = next(model.parameters()).device
+    images = [example.image for example in shots] if with_images else []
+    stacked = torch.stack(images + [query.image]).to(device)
+    media = model.encode_media(stacked[None, :, None])
+    text = render_prompt(shots, query, with_images, caption_prefix)
+    return tokenizer.encode(text, add_special_tokens=False), media
+
+
+@torch.no_grad()
+def score_candidates(
+    model: Flamingo, tokenizer: Any, prompt: Prompt, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:"
+) -> torch.Tensor:
+    """The log-likelihood of each candidate answer (ending in ``<EOC>``) after ``prompt``, [C]."""
+    space = " " if lead_in(query, caption_prefix) else ""
+    candidate_ids = [tokenizer.encode(f"{space}{candidate}{END_OF_CHUNK_TOKEN}", add_special_tokens=False) for candidate in candidates]
+    ids, media = prompt
+    return candidate_log_likelihoods(model, ids, candidate_ids, media)
+
+
+@torch.no_grad()
+def complete(model: Flamingo, tokenizer: Any, prompt: Prompt, max_new_tokens: int = 20, num_beams: int = 3) -> str:
+    """The open-ended continuation of ``prompt`` (beam search, stops at ``<EOC>``)."""
+    ids, media = prompt
+    return tokenizer.decode(generate(model, ids, media, max_new_tokens, num_beams)).strip()
+
+
 class FewShotEvaluator:
     """Answers queries with a Flamingo model prompted by support examples.
 
@@ -92,9 +126,6 @@ class FewShotEvaluator:
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _ids(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False)
-
     def choose_shots(self, query: FewShotExample) -> list[FewShotExample]:
         if self.shots == 0:
             return self.rng.sample(self.support, 2)
@@ -113,19 +144,14 @@ class FewShotEvaluator:
         prompts = []
         for number in range(self.ensembles):
             order = shots if number == 0 else self.rng.sample(shots, len(shots))
-            images = [example.image for example in order] if with_images else []
-            stacked = torch.stack(images + [query.image]).to(self._device())
-            media = self.model.encode_media(stacked[None, :, None])
-            prompts.append((self._ids(render_prompt(order, query, with_images, self.caption_prefix)), media))
+            prompts.append(encode_prompt(self.model, self.tokenizer, order, query, with_images, self.caption_prefix))
         return prompts
 
     @torch.no_grad()
     def scores(self, query: FewShotExample, candidates: list[str]) -> torch.Tensor:
         """Mean log-likelihood of each candidate answer over the ensemble's prompts, [C]."""
-        space = " " if lead_in(query, self.caption_prefix) else ""
-        candidate_ids = [self._ids(f"{space}{candidate}{END_OF_CHUNK_TOKEN}") for candidate in candidates]
         return torch.stack(
-            [candidate_log_likelihoods(self.model, ids, candidate_ids, media) for ids, media in self.prompts(query)]
+            [score_candidates(self.model, self.tokenizer, prompt, query, candidates, self.caption_prefix) for prompt in self.prompts(query)]
         ).mean(0)
 
     def classify(self, query: FewShotExample, candidates: list[str]) -> str:
@@ -138,17 +164,16 @@ class FewShotEvaluator:
     @torch.no_grad()
     def answer(self, query: FewShotExample, max_new_tokens: int = 20, num_beams: int = 3) -> str:
         """An open-ended answer (beam search, stops at ``<EOC>``), from the first prompt of the ensemble."""
-        ids, media = self.prompts(query)[0]
-        return self.tokenizer.decode(generate(self.model, ids, media, max_new_tokens, num_beams)).strip()
+        return complete(self.model, self.tokenizer, self.prompts(query)[0], max_new_tokens, num_beams)
 
 
 def pair_examples(urls: list[str], transform: Any, limit: int | None = None) -> list[FewShotExample]:
     """Few-shot examples from pair shards (``KEY.jpg`` + ``KEY.txt``); unreadable samples are skipped and counted."""
-    from shards import storage
-    from shards.examples import pair_caption
-    from shards.reader import DropSample
-    from shards.stats import Stats
-    from shards.tar_samples import iter_samples
+    from flamboyance.shards import storage
+    from flamboyance.shards.loader.examples import pair_caption
+    from flamboyance.shards.loader.reader import DropSample
+    from flamboyance.shards.stats import Stats
+    from flamboyance.shards.tar_samples import iter_samples
 
     examples, stats = [], Stats()
     for url in storage.expand(urls):

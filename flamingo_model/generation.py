@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from flamingo_model.model import Flamingo, media_index_of
+from flamboyance.flamingo_model.model import Flamingo, media_index_of
 
 
 def _step(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from flamingo_model.cross_attention import GatedCrossAttentionBlock
+from flamboyance.flamingo_model.cross_attention import GatedCrossAttentionBlock
 
 # Where the decoder layer list lives, by family; the first that exists wins.
 LAYER_PATHS = (

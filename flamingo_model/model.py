@@ -1,6 +1,6 @@
 """The Flamingo model: a frozen causal LM that reads images through gated cross-attention.
 
-Inputs are plain tensors, the batch contract of ``shards/examples.py``: ``input_ids``,
+Inputs are plain tensors, the batch contract of ``flamingo_model/examples.py``: ``input_ids``,
 ``attention_mask``, ``labels`` [B, L]; ``media_index`` [B, L] (the image slot each token
 sees, -1 for none: this is where phi and the attend-to-next choice are encoded);
 ``images`` [B, N, T, C, H, W] and ``image_mask`` [B, N]. Trainable: the Perceiver
@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from flamingo_model.config import FlamingoConfig
-from flamingo_model.cross_attention import GatedCrossAttentionBlock
-from flamingo_model.lm_adapter import decoder_layers, hidden_size, insert_cross_attention, train_embedding_rows
-from flamingo_model.perceiver import PerceiverResampler
-from flamingo_model.vision import VisionFeatures
+from flamboyance.flamingo_model.config import FlamingoConfig
+from flamboyance.flamingo_model.cross_attention import GatedCrossAttentionBlock
+from flamboyance.flamingo_model.lm_adapter import decoder_layers, hidden_size, insert_cross_attention, train_embedding_rows
+from flamboyance.flamingo_model.perceiver import PerceiverResampler
+from flamboyance.flamingo_model.vision import VisionFeatures
 
 
 def media_index_of(input_ids: torch.Tensor, image_id: int, attend_next: bool = False) -> torch.Tensor:
@@ -138,7 +138,7 @@ class Flamingo(nn.Module):
 
 def build_flamingo(lm: nn.Module, encoder: nn.Module, tokenizer: Any, config: FlamingoConfig | None = None) -> Flamingo:
     """Add ``<image>``/``<EOC>`` to the tokenizer, grow the LM's embeddings to match, and assemble the model."""
-    from shards.tokens import END_OF_CHUNK_TOKEN, IMAGE_TOKEN, add_flamingo_tokens
+    from flamboyance.flamingo_model.tokens import END_OF_CHUNK_TOKEN, IMAGE_TOKEN, add_flamingo_tokens
 
     add_flamingo_tokens(tokenizer)
     if lm.get_input_embeddings().weight.shape[0] < len(tokenizer):

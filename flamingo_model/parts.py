@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flamingo_model.config import TrainConfig
-from flamingo_model.model import Flamingo, build_flamingo
-from flamingo_model.vision import load_encoder
-from shards.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.flamingo_model.config import TrainConfig
+from flamboyance.flamingo_model.model import Flamingo, build_flamingo
+from flamboyance.flamingo_model.vision import load_encoder
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
 
 
 def load_parts(config: TrainConfig) -> tuple[Flamingo, Any, ImageTransform]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flamingo_model.layers import Attention, FeedForward
+from flamboyance.flamingo_model.layers import Attention, FeedForward
 
 
 class PerceiverResampler(nn.Module):

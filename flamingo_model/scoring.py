@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from flamingo_model.model import Flamingo, media_index_of
+from flamboyance.flamingo_model.model import Flamingo, media_index_of
 
 
 @torch.no_grad()

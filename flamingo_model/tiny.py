@@ -13,7 +13,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerFast
 
 if TYPE_CHECKING:
-    from flamingo_model.config import FlamingoConfig
+    from flamboyance.flamingo_model.config import FlamingoConfig
 
 LM_FAMILIES = ("gpt2", "llama", "opt")
 
@@ -60,7 +60,7 @@ def tiny_lm(family: str, vocab_size: int, width: int = 64, layers: int = 2, head
 
 def tiny_flamingo_config(num_latents: int = 8, dim_head: int = 32) -> "FlamingoConfig":
     """Resampler and cross-attention sizes that train in seconds on a CPU (tests, demo)."""
-    from flamingo_model.config import FlamingoConfig
+    from flamboyance.flamingo_model.config import FlamingoConfig
 
     return FlamingoConfig(
         num_latents=num_latents,
@@ -83,7 +83,7 @@ def tiny_vit(image_size: int = 32, patch_size: int = 8, width: int = 64, layers:
 
 def tiny_tokenizer(texts: Iterable[str], vocab_size: int = 300) -> PreTrainedTokenizerFast:
     """A byte-level BPE trained on ``texts``, with ``<image>``, ``<EOC>`` and ``<pad>``."""
-    from shards.tokens import train_tokenizer
+    from flamboyance.flamingo_model.tokens import train_tokenizer
 
     return train_tokenizer(texts, vocab_size=vocab_size)
 
@@ -127,7 +127,7 @@ def write_tiny_parts(folder: str, texts: Iterable[str], family: str = "gpt2", se
 
     import torch
 
-    from pretrain_encoder.image_tower import export_image_tower
+    from flamboyance.pretrain_encoder.image_tower import export_image_tower
 
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer(texts)

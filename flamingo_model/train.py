@@ -26,9 +26,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from flamingo_model import checkpoint
-from flamingo_model.config import TrainConfig
-from flamingo_model.model import Flamingo
+from flamboyance.flamingo_model import checkpoint
+from flamboyance.flamingo_model.config import TrainConfig
+from flamboyance.flamingo_model.model import Flamingo
+from flamboyance.pretrain_encoder.run_log import RunLog
+from flamboyance.shards.config import to_dict
+from flamboyance.shards.distributed import rank_and_world
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10
 
 @dataclass
 class TrainDataset:
-    """One source of batches (a ``shards.reader.ShardLoader`` or any re-iterable of batches) and its loss weight."""
+    """One source of batches (a ``shards.loader.reader.ShardLoader`` or any re-iterable of batches) and its loss weight."""
 
     name: str
     weight: float
@@ -88,15 +91,9 @@ class BatchStream:
             self._skip = self.consumed % len(self.dataset.loader)
 
 
-def world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def all_reduce(value: torch.Tensor, op: Any = None) -> torch.Tensor:
     """Sum (or ``op``) over ranks; the value itself in a single process."""
-    if world()[1] > 1:
+    if rank_and_world()[1] > 1:
         value = value.clone()
         dist.all_reduce(value, op=op or dist.ReduceOp.SUM)
     return value
@@ -104,12 +101,12 @@ def all_reduce(value: torch.Tensor, op: Any = None) -> torch.Tensor:
 
 def wrap(model: Flamingo, config: TrainConfig, device: torch.device) -> torch.nn.Module:
     """The module to call: DDP, or FSDP (sharding each decoder layer, the resampler and the rest), under torchrun."""
-    if world()[1] == 1:
+    if rank_and_world()[1] == 1:
         return model
     if config.parallel == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
-        from flamingo_model.lm_adapter import decoder_layers
+        from flamboyance.flamingo_model.lm_adapter import decoder_layers
 
         for layer in decoder_layers(model.lm):
             fully_shard(layer)
@@ -123,7 +120,7 @@ def wrap(model: Flamingo, config: TrainConfig, device: torch.device) -> torch.nn
 @contextlib.contextmanager
 def gradient_sync(module: torch.nn.Module, enabled: bool) -> Iterator[None]:
     """Within the block, backward passes sync gradients across ranks only if ``enabled`` (DDP's no_sync, FSDP's equivalent)."""
-    if enabled or world()[1] == 1:
+    if enabled or rank_and_world()[1] == 1:
         yield
     elif hasattr(module, "set_requires_gradient_sync"):  # FSDP
         module.set_requires_gradient_sync(False)
@@ -158,6 +155,13 @@ def peak_flops(device: torch.device) -> float | None:
     return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
 
 
+def log_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """A step record as flat numbers for the run log: ``loss/DATASET``, grad norm, lr, tokens/s, MFU."""
+    flat = {f"loss/{name}": value for name, value in record["losses"].items()}
+    flat.update({key: float(record[key]) for key in ("grad_norm", "lr", "tokens_per_s", "mfu", "skipped") if key in record})
+    return flat
+
+
 def train(
     model: Flamingo,
     datasets: list[TrainDataset],
@@ -171,7 +175,7 @@ def train(
     tokens/s, MFU (GPU) and whether the step was skipped.
     """
     device = torch.device(device)
-    rank, world_size = world()
+    rank, world_size = rank_and_world()
     model.to(device).train()
     module = wrap(model, config, device)
     parameters = [p for p in model.parameters() if p.requires_grad]
@@ -180,7 +184,10 @@ def train(
     streams = [BatchStream(dataset) for dataset in datasets]
 
     start = 0
-    state = checkpoint.load_latest(config.output, rank, world_size)
+    resume = config.checkpoint.resume
+    if resume not in ("latest", "none"):
+        raise ValueError(f"checkpoint.resume must be 'latest' or 'none' for Flamingo runs, not {resume!r}")
+    state = checkpoint.load_latest(config.output, rank, world_size, announce=rank == 0) if resume == "latest" else None
     if state is not None:
         set_state_dict(module, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"], options=LOAD)
         schedule.load_state_dict(state["schedule"])
@@ -188,7 +195,7 @@ def train(
             stream.load_state_dict(stream_state)
         torch.set_rng_state(state["rng"])
         start = state["step"]
-        log.info("resumed from step %d", start)
+    run_log = RunLog(config.output, rank == 0, config.log, to_dict(config))
 
     use_bf16 = device.type == "cuda" and config.precision == "bf16"
     peak = peak_flops(device)
@@ -236,12 +243,12 @@ def train(
         history.append(record)
         if on_step:
             on_step(record)
-        if rank == 0 and (step + 1) % config.log_every == 0:
-            log.info("step %d %s", step + 1, record)
+        if (step + 1) % config.log.every == 0 or step + 1 == config.steps:
+            run_log.write(step + 1, log_metrics(record))
 
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+        if config.checkpoint.due(step + 1, config.steps):
             model_state, optimizer_state = get_state_dict(module, optimizer, options=SAVE)
-            checkpoint.save(
+            checkpoint.save_rank(
                 config.output,
                 step + 1,
                 rank,
@@ -257,5 +264,6 @@ def train(
             if world_size > 1:
                 dist.barrier()
             if rank == 0:
-                checkpoint.mark_latest(config.output, step + 1, world_size)
+                checkpoint.mark_latest(config.output, step + 1, world_size, config.checkpoint.keep)
+    run_log.close()
     return history

@@ -36,7 +36,7 @@ class VisionFeatures(nn.Module):
     def grid(self, images: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] -> [B, V, D] spatial features."""
         if hasattr(self.encoder, "forward_intermediates"):  # an open_clip tower
-            from pretrain_encoder.image_tower import spatial_features
+            from flamboyance.pretrain_encoder.image_tower import spatial_features
 
             return spatial_features(self.encoder, images)
         out = self.encoder(images)
@@ -74,8 +74,8 @@ def load_encoder(spec: str) -> nn.Module:
 
     import open_clip
 
-    from pretrain_encoder.image_tower import CONFIG, load_image_tower
-    from shards import storage
+    from flamboyance.pretrain_encoder.image_tower import CONFIG, load_image_tower
+    from flamboyance.shards import storage
 
     if storage.exists(storage.join(spec, CONFIG)):
         return load_image_tower(spec)[0]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shards.config import ConfigError, from_dict
+from flamboyance.pretrain_encoder.checkpoint import CheckpointConfig
+from flamboyance.pretrain_encoder.run_log import LogConfig
+from flamboyance.shards.config import ConfigError, from_dict
 
 STRATEGIES = ("accumulation", "merged", "round_robin")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -104,26 +106,6 @@ class EvalConfig:
     retrieval_shards: list[str] = field(default_factory=list)
     retrieval_samples: int = 1000
     batch_size: int = 128
-
-
-@dataclass
-class CheckpointConfig:
-    # Save every N steps (and after the last step); 0 saves only at the end.
-    every: int = 1000
-    # How many step checkpoints to keep (the newest).
-    keep: int = 2
-    # "latest" continues from the newest checkpoint in the output folder if there is one,
-    # "none" starts afresh, anything else is the path of a checkpoint to continue from.
-    resume: str = "latest"
-
-
-@dataclass
-class LogConfig:
-    every: int = 10
-    tensorboard: bool = True
-    # Log to Weights & Biases too (needs the wandb package; off by default).
-    wandb: bool = False
-    wandb_project: str = "flamboyance-encoder"
 
 
 @dataclass

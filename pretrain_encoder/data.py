@@ -1,4 +1,4 @@
-"""Pair shards to training batches, through the shared streaming loader (``shards.reader``).
+"""Pair shards to training batches, through the shared streaming loader (``shards.loader.reader``).
 
 Each dataset gets its own ``ShardLoader`` (rank/worker split, equal batches on every
 rank, resumable position); this module only says what one pair becomes: an augmented,
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from pretrain_encoder.config import AugmentConfig, DataConfig, DatasetConfig
-from pretrain_encoder.tokenizer import Tokenize
-from shards import storage
-from shards.examples import collate, pair_caption
-from shards.reader import DropSample, LoaderConfig, ShardLoader
-from shards.tar_samples import iter_samples
-from shards.transforms import ImageTransform
+from flamboyance.pretrain_encoder.config import AugmentConfig, DataConfig, DatasetConfig
+from flamboyance.pretrain_encoder.tokenizer import Tokenize
+from flamboyance.shards import storage
+from flamboyance.shards.loader.examples import collate, pair_caption
+from flamboyance.shards.loader.reader import DropSample, LoaderConfig, ShardLoader
+from flamboyance.shards.loader.transforms import ImageTransform
+from flamboyance.shards.tar_samples import iter_samples
 
 
 class Augment:

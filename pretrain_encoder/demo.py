@@ -1,6 +1,6 @@
 """The encoder part of ``flamboyance demo``: a minute of CPU training on the demo's pairs.
 
-The demo's pairs are drawings of shapes in colours (``crawl/sample.py``); after a short
+The demo's pairs are drawings of shapes in colours (``shards/synthetic.py``); after a short
 run, zero-shot classification of freshly drawn, held-out pictures into the four shapes
 shows whether the encoder learnt anything from the captions (chance is 25%).
 """
@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pretrain_encoder.config import DatasetConfig, EncoderConfig
-from pretrain_encoder.synthetic import write_shape_folder
-from shards import storage
-from shards.config import load
+from flamboyance.pretrain_encoder.config import DatasetConfig, EncoderConfig
+from flamboyance.shards import storage
+from flamboyance.shards.config import load
+from flamboyance.shards.synthetic import write_shape_folder
 
 
 def run_demo_encoder(pairs_dir: str, workdir: str, steps: int = 150, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train the tiny ViT on the pair shards in ``pairs_dir``; returns the zero-shot metrics on shape classes."""
-    from pretrain_encoder.train import train
+    from flamboyance.pretrain_encoder.train import train
 
     shards = [path for path in storage.listdir(pairs_dir) if path.endswith(".tar")]
     if not shards:

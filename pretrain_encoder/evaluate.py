@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pretrain_encoder.data import ImageTensors
-from pretrain_encoder.tokenizer import Tokenize
+from flamboyance.pretrain_encoder.data import ImageTensors
+from flamboyance.pretrain_encoder.tokenizer import Tokenize
 
 SINGLE_TEMPLATE = ("a photo of a {c}.",)
 ENSEMBLE_TEMPLATES = (

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from shards import storage
+from flamboyance.shards import storage
 
 WEIGHTS = "open_clip_pytorch_model.bin"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")

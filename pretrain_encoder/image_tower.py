@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from open_clip.model import _build_vision_tower, set_model_preprocess_cfg
 
-from shards import storage
+from flamboyance.shards import storage
 
 FORMAT = "flamboyance.image_tower/1"
 WEIGHTS = "image_tower.pt"

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from pretrain_encoder.config import OptimConfig
+from flamboyance.pretrain_encoder.config import OptimConfig
 
 
 def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.AdamW:

@@ -1,6 +1,7 @@
-"""Where a run's numbers go: the console, ``metrics.jsonl``, tensorboard, and wandb when asked for.
+"""Where a training run's numbers go: the console, ``metrics.jsonl``, tensorboard, and wandb when asked for.
 
-Only rank 0 writes. ``metrics.jsonl`` holds one JSON object per logged step and is
+Both trainers (encoder pretraining and Flamingo) log through ``RunLog``, and both save
+their resolved settings as ``config.json`` beside the metrics. Only rank 0 writes. ``metrics.jsonl`` holds one JSON object per logged step and is
 appended to across resumes; a step logged twice (a run killed after its last checkpoint
 and resumed) appears twice, and the later line is the one that counts.
 """
@@ -8,19 +9,33 @@ and resumed) appears twice, and the later line is the one that counts.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from shards import storage
+from flamboyance.shards import storage
+
+
+@dataclass
+class LogConfig:
+    every: int = 10
+    tensorboard: bool = True
+    # Log to Weights & Biases too (needs the wandb package; off by default).
+    wandb: bool = False
+    wandb_project: str = "flamboyance"
 
 
 class RunLog:
-    def __init__(self, output: str, enabled: bool, tensorboard: bool, wandb: bool, project: str, config: dict[str, Any]) -> None:
+    """Rank 0's record of a run: one ``write(step, metrics)`` per logged step, and the run's config."""
+
+    def __init__(self, output: str, enabled: bool, settings: LogConfig, config: dict[str, Any]) -> None:
         self.enabled = enabled
         self.path = storage.join(output, "metrics.jsonl")
         self.board = self.wandb = None
         if not enabled:
             return
         storage.makedirs(output)
+        storage.write_json(storage.join(output, "config.json"), config)
+        tensorboard, wandb, project = settings.tensorboard, settings.wandb, settings.wandb_project
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pretrain_encoder.config import DatasetConfig
+from flamboyance.pretrain_encoder.config import DatasetConfig
 
 Batch = dict[str, torch.Tensor]
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from open_clip.tokenizer import HFTokenizer, SimpleTokenizer
 
-from pretrain_encoder.models import uses_hf_text
+from flamboyance.pretrain_encoder.models import uses_hf_text
 
 Tokenize = Callable[[list[str]], torch.Tensor]
 # Ids 0..4, in this order: the pad id must be 0, the BERT config's pad_token_id.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ import torch.distributed as dist
 from open_clip.loss import ClipLoss
 from torch.nn.parallel import DistributedDataParallel
 
-from pretrain_encoder import checkpoint
-from pretrain_encoder.config import EncoderConfig
-from pretrain_encoder.data import (
+from flamboyance.pretrain_encoder import checkpoint
+from flamboyance.pretrain_encoder.config import EncoderConfig
+from flamboyance.pretrain_encoder.data import (
     Augment,
     ImageTensors,
     PairExamples,
@@ -35,17 +34,18 @@ from pretrain_encoder.data import (
     pair_loader,
     read_pairs,
 )
-from pretrain_encoder.evaluate import retrieval, zero_shot
-from pretrain_encoder.export import export_open_clip
-from pretrain_encoder.image_tower import export_image_tower
-from pretrain_encoder.models import build_model, model_config
-from pretrain_encoder.optimizer import build_optimizer, build_scheduler
-from pretrain_encoder.run_log import RunLog
-from pretrain_encoder.strategies import batch_sizes, step_terms
-from pretrain_encoder.tokenizer import build_tokenizer
-from shards import storage
-from shards.config import to_dict
-from shards.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.pretrain_encoder.evaluate import retrieval, zero_shot
+from flamboyance.pretrain_encoder.export import export_open_clip
+from flamboyance.pretrain_encoder.image_tower import export_image_tower
+from flamboyance.pretrain_encoder.models import build_model, model_config
+from flamboyance.pretrain_encoder.optimizer import build_optimizer, build_scheduler
+from flamboyance.pretrain_encoder.run_log import RunLog
+from flamboyance.pretrain_encoder.strategies import batch_sizes, step_terms
+from flamboyance.pretrain_encoder.tokenizer import build_tokenizer
+from flamboyance.shards import storage
+from flamboyance.shards.config import to_dict
+from flamboyance.shards.distributed import init_distributed
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
 
 MAX_LOGIT_SCALE = math.log(100)
 TOKENIZER_CAPTIONS = 50_000
@@ -85,15 +85,7 @@ class Runtime:
 
 def setup(config: EncoderConfig) -> Runtime:
     """Join the process group torchrun describes (if any) and pick the device and precision."""
-    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo")
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    if config.device == "auto":
-        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(config.device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    rank, world, device = init_distributed(config.device)
     precision = config.precision if config.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
     return Runtime(rank, world, device, precision)
 
@@ -142,7 +134,7 @@ def train(config: EncoderConfig) -> dict[str, float]:
     )
 
     start = _resume(config, runtime, model, optimizer, scheduler, scaler, loaders)
-    log = RunLog(config.output, runtime.main, config.log.tensorboard, config.log.wandb, config.log.wandb_project, to_dict(config))
+    log = RunLog(config.output, runtime.main, config.log, to_dict(config))
     if runtime.main:
         storage.write_json(storage.join(config.output, "config.json"), {"run": to_dict(config), "model": resolved})
     held_out = read_pairs(config.eval.retrieval_shards, config.eval.retrieval_samples) if config.eval.retrieval_shards and runtime.main else []
@@ -202,7 +194,7 @@ def train(config: EncoderConfig) -> dict[str, float]:
             metrics = evaluate()
             if metrics:
                 log.write(done, metrics)
-        if done == config.steps or (config.checkpoint.every and done % config.checkpoint.every == 0):
+        if config.checkpoint.due(done, config.steps):
             _save(config, runtime, done, model, optimizer, scheduler, scaler, loaders)
     if runtime.main and start < config.steps:
         export = storage.join(config.output, "export")
@@ -255,5 +247,5 @@ def _resume(config: EncoderConfig, runtime: Runtime, model, optimizer, scheduler
     for loader, loader_state in zip(loaders, mine["loaders"]):
         loader.load_state_dict(loader_state)
     if runtime.main:
-        print(f"resumed from {path} at step {state['step']}", flush=True)
+        checkpoint.announce_resume(path, state["step"])
     return int(state["step"])

@@ -16,7 +16,7 @@ from typing import Any, Iterable, TypeVar
 
 import yaml
 
-from shards import storage
+from flamboyance.shards import storage
 
 T = TypeVar("T")
 

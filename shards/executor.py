@@ -23,9 +23,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from shards import storage
-from shards.manifest import write_manifest
-from shards.stats import Stats
+from flamboyance.shards import storage
+from flamboyance.shards.manifest import write_manifest
+from flamboyance.shards.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def run_pending(
     """
     import ray
 
-    from shards.progress import ProgressDisplay
+    from flamboyance.shards.progress import ProgressDisplay
 
     pending = [unit for unit in units if unit.id not in markers]
     failed: dict[str, str] = {}

@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any
 
-from shards.document import Document
+from flamboyance.shards.document import Document
 
 INTERLEAVED = "interleaved"
 PAIRS = "pairs"

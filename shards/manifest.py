@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from shards import storage
+from flamboyance.shards import storage
 
 MANIFEST = "manifest.json"
 SIZES = "sizes.json"

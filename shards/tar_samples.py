@@ -18,8 +18,8 @@ import tarfile
 from collections.abc import Iterator
 from typing import Any
 
-from shards.stats import Stats
-from shards.storage import open_input
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.storage import open_input
 
 
 def split_member_name(name: str) -> tuple[str, str] | None:

@@ -18,9 +18,9 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
-from shards import storage
-from shards.layout import INTERLEAVED, PAIRS, interleaved_sample, pair_samples
-from shards.stats import Stats
+from flamboyance.shards import storage
+from flamboyance.shards.layout import INTERLEAVED, PAIRS, interleaved_sample, pair_samples
+from flamboyance.shards.stats import Stats
 
 # Fixed member mtime (2020-01-01) so shards are reproducible.
 _MTIME = 1577836800

@@ -7,8 +7,8 @@ from urllib.parse import unquote
 
 import webdataset
 
-from shards.layout import read_interleaved
-from shards.manifest import shard_paths
+from flamboyance.shards.layout import read_interleaved
+from flamboyance.shards.manifest import shard_paths
 
 
 def documents(output: Path, decode: bool = False) -> dict:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import torch
 from PIL import Image
 
-from shards.document import Document, ImageNode, TextNode
-from shards.layout import interleaved_sample
-from shards.manifest import write_manifest
-from shards.writer import ShardWriter
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.layout import interleaved_sample
+from flamboyance.shards.loader.examples import Example, pair_caption
+from flamboyance.shards.loader.transforms import ImageTransform
+from flamboyance.shards.manifest import write_manifest
+from flamboyance.shards.writer import ShardWriter
 
 
 def jpeg(width: int = 40, height: int = 30, shade: int = 128) -> bytes:
@@ -45,3 +51,17 @@ def write_shards(folder: Path, sizes: list[int], images: int = 1, sizes_json: bo
 def key_of(sample: dict, rng) -> str:
     """The simplest sample function: a sample becomes its key."""
     return sample["__key__"]
+
+
+class EncoderPairExamples:
+    """Pair samples to contrastive-encoder examples: ``image`` [3, H, W] and ``text`` token ids.
+
+    ``tokenize`` maps a list of captions to a [n, context] tensor of ids, as open_clip's
+    tokenizers (``open_clip.get_tokenizer(name)``) do.
+    """
+
+    def __init__(self, transform: ImageTransform, tokenize: Callable[[list[str]], torch.Tensor]) -> None:
+        self.transform, self.tokenize = transform, tokenize
+
+    def __call__(self, sample: dict[str, Any], rng: random.Random) -> Example:
+        return {"image": self.transform(sample["jpg"]), "text": self.tokenize([pair_caption(sample)])[0]}

@@ -9,13 +9,13 @@ import pytest
 import webdataset
 from build_checks import assert_same_documents, documents
 
-from crawl.build import run_build
-from crawl.config import BuildConfig
-from crawl.fetch import FetchConfig
-from crawl.units import warc_units
-from crawl.warc_writer import WarcWriter
-from shards.executor import PlanMismatch
-from shards.manifest import read_manifest, shard_paths
+from flamboyance.crawl.build import run_build
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.fetch import FetchConfig
+from flamboyance.crawl.units import warc_units
+from flamboyance.crawl.warc_writer import WarcWriter
+from flamboyance.shards.executor import PlanMismatch
+from flamboyance.shards.manifest import read_manifest, shard_paths
 
 
 def build(warcs, output, image_warcs=(), config=None, **inputs):

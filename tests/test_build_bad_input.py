@@ -9,11 +9,11 @@ import struct
 import zlib
 from pathlib import Path
 
-from crawl.build import run_build
-from crawl.config import BuildConfig
-from crawl.units import warc_units
-from crawl.warc_writer import WarcWriter
-from shards.inspect import iter_documents, resolve_shards
+from flamboyance.crawl.build import run_build
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.units import warc_units
+from flamboyance.crawl.warc_writer import WarcWriter
+from flamboyance.shards.inspect import iter_documents, resolve_shards
 
 HTML = "text/html; charset=utf-8"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import webdataset
 
-from shards.manifest import shard_paths
+from flamboyance.shards.manifest import shard_paths
 
 
 def keys(output: Path) -> list[str]:
@@ -23,7 +23,7 @@ def keys(output: Path) -> list[str]:
 def command(wiki_site: Path, output: Path) -> list[str]:
     # Small byte ranges make many units, so the kill lands between finished and unfinished ones.
     return [
-        sys.executable, "-m", "shards.cli", "build",
+        sys.executable, "-m", "flamboyance.cli", "build",
         "--warc", str(wiki_site / "pages.warc.gz"),
         "--image-warc", str(wiki_site / "images.warc.gz"),
         "--output", str(output),

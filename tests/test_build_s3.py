@@ -11,8 +11,8 @@ import boto3
 import fsspec
 import webdataset
 
-from crawl.sample import write_sample_warcs
-from shards.layout import read_interleaved
+from flamboyance.crawl.sample import write_sample_warcs
+from flamboyance.shards.layout import read_interleaved
 
 
 def test_build_from_s3_to_s3(tmp_path, s3_server):
@@ -22,7 +22,7 @@ def test_build_from_s3_to_s3(tmp_path, s3_server):
     client.upload_file(pages, "crawl", "cc/pages.warc.gz")
     client.upload_file(images, "crawl", "cc/images.warc.gz")
 
-    command = [sys.executable, "-m", "shards.cli", "build", "--warc", "s3://crawl/cc/pages*.warc.gz",
+    command = [sys.executable, "-m", "flamboyance.cli", "build", "--warc", "s3://crawl/cc/pages*.warc.gz",
                "--image-warc", "s3://crawl/cc/images.warc.gz", "--output", "s3://crawl/shards", "--no-progress"]
     done = subprocess.run(command, env={**os.environ, **s3_server}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawl.charset import codec_for, decode_html
+from flamboyance.crawl.charset import codec_for, decode_html
 
 FRENCH = "Le café « crème » coûte 3 € — très bon."
 RUSSIAN = "Привет, мир! Это проверка кодировки страницы."

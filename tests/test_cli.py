@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from shards.cli import main
+from flamboyance.cli import main
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shards.cli", *args], capture_output=True, text=True, timeout=900, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "flamboyance.cli", *args], capture_output=True, text=True, timeout=900, cwd=cwd)
 
 
 def test_help_lists_the_jobs():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crawl.config import BuildConfig
-from shards.config import ConfigError, load
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.shards.config import ConfigError, load
 
 
 def test_defaults_file_and_overrides(tmp_path):
@@ -38,7 +38,7 @@ def test_overriding_one_entry_of_a_mapping_keeps_the_others():
 
 
 def test_numbers_in_exponent_form_are_numbers():
-    from pretrain_encoder.config import OptimConfig
+    from flamboyance.pretrain_encoder.config import OptimConfig
 
     assert load(OptimConfig, None, ["lr=1e-3"]).lr == 0.001
     with pytest.raises(ConfigError, match="lr must be a number"):

@@ -12,15 +12,15 @@ import pytest
 from build_checks import assert_same_documents, documents
 from fetch_servers import LocalServer, redirect, text
 
-from crawl.build import run_build
-from crawl.config import BuildConfig
-from crawl.fetch import FetchConfig
-from crawl.units import url_units, warc_units
-from crawl.url_list import count_rows
-from crawl.url_unit import run_url_unit
-from shards import config as config_io
-from shards.cli import main
-from shards.stats import Stats
+from flamboyance.cli import main
+from flamboyance.crawl.build import run_build
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.fetch import FetchConfig
+from flamboyance.crawl.units import url_units, warc_units
+from flamboyance.crawl.url_list import count_rows
+from flamboyance.crawl.url_unit import run_url_unit
+from flamboyance.shards import config as config_io
+from flamboyance.shards.stats import Stats
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from fetch_servers import LocalServer, files, redirect
 
-from crawl.fetch import FetchConfig, FetchSession
-from crawl.fetch_cache import FetchCache
-from crawl.warc import iter_records
-from shards.stats import Stats
+from flamboyance.crawl.fetch import FetchConfig, FetchSession
+from flamboyance.crawl.fetch_cache import FetchCache
+from flamboyance.crawl.warc import iter_records
+from flamboyance.shards.stats import Stats
 
 CONFIG = FetchConfig(allow_private=True, retries=0)
 

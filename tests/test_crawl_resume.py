@@ -56,7 +56,7 @@ class Gate:
 def command(url_list: Path, output: Path) -> list[str]:
     # Three units of 30 rows: the kill lands between finished and unfinished ones.
     return [
-        sys.executable, "-m", "shards.cli", "build", "--urls", str(url_list), "--output", str(output),
+        sys.executable, "-m", "flamboyance.cli", "build", "--urls", str(url_list), "--output", str(output),
         "--allow-private", "--set", "urls_per_unit=30", "--set", "page_batch=8", "--no-progress",
     ]  # fmt: skip
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawl.units import url_units
-from crawl.url_list import UrlRow, count_rows, read_rows
-from shards.stats import Stats
+from flamboyance.crawl.units import url_units
+from flamboyance.crawl.url_list import UrlRow, count_rows, read_rows
+from flamboyance.shards.stats import Stats
 
 
 def test_text_list_skips_blank_and_comment_lines_but_keeps_row_numbers(tmp_path: Path):

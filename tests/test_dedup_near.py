@@ -17,8 +17,8 @@ import re
 
 import numpy as np
 
-from filter.dedup.clusters import cluster_duplicates
-from filter.dedup.minhash import MinHashConfig, MinHasher, near_duplicate_pairs
+from flamboyance.filter.dedup.clusters import cluster_duplicates
+from flamboyance.filter.dedup.minhash import MinHashConfig, MinHasher, near_duplicate_pairs
 
 BOILERPLATE = (
     "Subscribe to our newsletter for the latest news.",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from filter.dedup.clusters import cluster_duplicates, exact_duplicates, rank_order
-from filter.dedup.exact import domain, normalized_url, text_digest
-from filter.dedup.images import image_set_digest, phash_duplicates
-from filter.dedup.minhash import EMPTY, MinHashConfig, MinHasher, jaccard
-from filter.dedup.paragraphs import repeated_paragraphs
+from flamboyance.filter.dedup.clusters import cluster_duplicates, exact_duplicates, rank_order
+from flamboyance.filter.dedup.exact import domain, normalized_url, text_digest
+from flamboyance.filter.dedup.images import image_set_digest, phash_duplicates
+from flamboyance.filter.dedup.minhash import EMPTY, MinHashConfig, MinHasher, jaccard
+from flamboyance.filter.dedup.paragraphs import repeated_paragraphs
 
 
 def test_the_newest_copy_survives_and_ties_go_to_the_smallest_key():

@@ -18,16 +18,16 @@ import pytest
 import webdataset
 from PIL import Image, ImageDraw
 
-from crawl.images import phash
-from filter.dedup.config import DedupConfig
-from filter.dedup.inputs import IncompleteBuild
-from filter.dedup.stage import run_dedup
-from shards import storage
-from shards.document import Document, ImageNode, TextNode
-from shards.executor import PlanMismatch
-from shards.layout import INTERLEAVED, PAIRS, document_key, interleaved_sample, pair_samples, read_interleaved
-from shards.manifest import read_manifest, shard_paths, write_manifest
-from shards.writer import ShardWriter
+from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.inputs import IncompleteBuild
+from flamboyance.filter.dedup.stage import run_dedup
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.executor import PlanMismatch
+from flamboyance.shards.layout import INTERLEAVED, PAIRS, document_key, interleaved_sample, pair_samples, read_interleaved
+from flamboyance.shards.manifest import read_manifest, shard_paths, write_manifest
+from flamboyance.shards.phash import phash
+from flamboyance.shards.writer import ShardWriter
 
 FOOTER = "Subscribe to our newsletter to get the best stories of the week in your inbox."
 NEWS = "https://news.example"
@@ -274,7 +274,7 @@ def test_an_unfinished_build_is_refused(planted, tmp_path):
 def test_the_command_resumes_a_finished_run_and_prints_what_it_dropped(planted, deduplicated, capsys):
     import argparse
 
-    from filter.dedup import command
+    from flamboyance.filter.dedup import command
 
     output, _ = deduplicated
     parser = argparse.ArgumentParser()

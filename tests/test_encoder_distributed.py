@@ -14,14 +14,14 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from pretrain_encoder.config import DatasetConfig, EncoderConfig
-from pretrain_encoder.run_log import read_metrics
-from pretrain_encoder.synthetic import write_shape_pairs
-from pretrain_encoder.train import train
-from shards.config import load
-from shards.manifest import write_manifest
-from shards.tar_samples import iter_samples
-from shards.writer import ShardWriter
+from flamboyance.pretrain_encoder.config import DatasetConfig, EncoderConfig
+from flamboyance.pretrain_encoder.run_log import read_metrics
+from flamboyance.pretrain_encoder.train import train
+from flamboyance.shards.config import load
+from flamboyance.shards.manifest import write_manifest
+from flamboyance.shards.synthetic import write_shape_pairs
+from flamboyance.shards.tar_samples import iter_samples
+from flamboyance.shards.writer import ShardWriter
 
 BATCH, STEPS = 8, 4  # per rank
 

@@ -12,14 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from pretrain_encoder.config import AugmentConfig, DatasetConfig, EncoderConfig
-from pretrain_encoder.data import Augment
-from pretrain_encoder.image_tower import load_image_tower, spatial_features
-from pretrain_encoder.models import CONFIG_DIR, build_model, model_config
-from pretrain_encoder.synthetic import write_shape_pairs
-from pretrain_encoder.tokenizer import build_tokenizer
-from pretrain_encoder.train import train
-from shards.config import load
+from flamboyance.pretrain_encoder.config import AugmentConfig, DatasetConfig, EncoderConfig
+from flamboyance.pretrain_encoder.data import Augment
+from flamboyance.pretrain_encoder.image_tower import load_image_tower, spatial_features
+from flamboyance.pretrain_encoder.models import CONFIG_DIR, build_model, model_config
+from flamboyance.pretrain_encoder.tokenizer import build_tokenizer
+from flamboyance.pretrain_encoder.train import train
+from flamboyance.shards.config import load
+from flamboyance.shards.synthetic import write_shape_pairs
 
 
 def test_flamingo_like_model_nfnet_and_bert_from_scratch(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pretrain_encoder.run_log import read_metrics
-from pretrain_encoder.synthetic import write_shape_pairs
+from flamboyance.pretrain_encoder.run_log import read_metrics
+from flamboyance.shards.synthetic import write_shape_pairs
 
 CLI = (
     "import argparse, sys; from pretrain_encoder import command; parser = argparse.ArgumentParser(); "

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from pretrain_encoder.config import DatasetConfig, EncoderConfig
-from pretrain_encoder.run_log import read_metrics
-from pretrain_encoder.strategies import batch_sizes
-from pretrain_encoder.synthetic import write_shape_pairs
-from pretrain_encoder.train import train
-from shards.config import load
+from flamboyance.pretrain_encoder.config import DatasetConfig, EncoderConfig
+from flamboyance.pretrain_encoder.run_log import read_metrics
+from flamboyance.pretrain_encoder.strategies import batch_sizes
+from flamboyance.pretrain_encoder.train import train
+from flamboyance.shards.config import load
+from flamboyance.shards.synthetic import write_shape_pairs
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import open_clip
 import pytest
 import torch
 
-from pretrain_encoder import command
-from pretrain_encoder.image_tower import load_image_tower, spatial_features
-from pretrain_encoder.models import build_model
-from pretrain_encoder.run_log import read_metrics
-from pretrain_encoder.synthetic import write_shape_folder, write_shape_pairs
-from shards import storage
+from flamboyance.pretrain_encoder import command
+from flamboyance.pretrain_encoder.image_tower import load_image_tower, spatial_features
+from flamboyance.pretrain_encoder.models import build_model
+from flamboyance.pretrain_encoder.run_log import read_metrics
+from flamboyance.shards import storage
+from flamboyance.shards.synthetic import write_shape_folder, write_shape_pairs
 
 
 @pytest.fixture(scope="module")

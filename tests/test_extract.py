@@ -10,10 +10,10 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
-from crawl.extract import ExtractedPage, extract_page
-from crawl.extract_quality import load_benchmark, page_score, set_score
-from crawl.image_urls import normalize_url, parse_srcset
-from shards.document import ImageNode, TextNode
+from flamboyance.crawl.extract import ExtractedPage, extract_page
+from flamboyance.crawl.extract_quality import load_benchmark, page_score, set_score
+from flamboyance.crawl.image_urls import normalize_url, parse_srcset
+from flamboyance.shards.document import ImageNode, TextNode
 
 WIKI_HOST = "https://en.wikipedia.org"
 

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from crawl.fetch.address import AddressPolicy, UnsafeURL, check_url, is_public, parse_ipv4
-from crawl.fetch.optout import header_opts_out, page_opts_out_images
-from crawl.fetch.retry import parse_retry_after
+from flamboyance.crawl.fetch.address import AddressPolicy, UnsafeURL, check_url, is_public, parse_ipv4
+from flamboyance.crawl.fetch.optout import header_opts_out, page_opts_out_images
+from flamboyance.crawl.fetch.retry import parse_retry_after
 
 
 @pytest.mark.parametrize(

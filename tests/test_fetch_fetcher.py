@@ -10,8 +10,8 @@ from urllib.parse import unquote
 
 from fetch_servers import LocalServer, endless, files, redirect, sequence, slow, text
 
-from crawl.fetch import FetchConfig, Fetcher, fetch_all
-from shards.stats import Stats
+from flamboyance.crawl.fetch import FetchConfig, Fetcher, fetch_all
+from flamboyance.shards.stats import Stats
 
 PAGE = "<html><body><p>Hello</p></body></html>"
 

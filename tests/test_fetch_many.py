@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 from fetch_servers import file_server_process
 
-from crawl.fetch import FetchConfig, fetch_all
-from shards.stats import Stats
+from flamboyance.crawl.fetch import FetchConfig, fetch_all
+from flamboyance.shards.stats import Stats
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ import time
 
 from fetch_servers import LocalServer, redirect, text
 
-from crawl.fetch import FetchConfig, Robots, fetch_all
-from shards.stats import Stats
+from flamboyance.crawl.fetch import FetchConfig, Robots, fetch_all
+from flamboyance.shards.stats import Stats
 
 BOT = "FlamboyanceBot"
 

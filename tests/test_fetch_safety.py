@@ -15,8 +15,8 @@ import asyncio.selector_events
 import pytest
 from fetch_servers import LocalServer, redirect, text
 
-from crawl.fetch import FetchConfig, fetch_all
-from shards.stats import Stats
+from flamboyance.crawl.fetch import FetchConfig, fetch_all
+from flamboyance.shards.stats import Stats
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from filter.audit import FilterReport, Histogram, Reservoir, StepStats, sample_key
-from filter.text import WordCount
-from shards.stats import Stats
+from flamboyance.filter.audit import FilterReport, Histogram, Reservoir, StepStats, sample_key
+from flamboyance.filter.text import WordCount
+from flamboyance.shards.stats import Stats
 
 PARAGRAPHS = [("word " * n).strip() for n in range(40)]
 

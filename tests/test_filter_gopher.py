@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from filter.gopher import GopherQuality, GopherRepetition
-from filter.words import tokens
+from flamboyance.filter.gopher import GopherQuality, GopherRepetition
+from flamboyance.filter.words import tokens
 
 PROSE = ("The band played to a full house, and the crowd sang along with every chorus. "
          "Critics said that the show was the best of the tour. ") * 3

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from filter.images import (
+from flamboyance.filter.images import (
     FrequentImageUrls,
     ImageFormat,
     ImageSize,
     LowInformation,
     count_image_urls,
 )
-from filter.presets import load_pipeline
-from shards.document import Document, ImageNode, TextNode
+from flamboyance.filter.presets import load_pipeline
+from flamboyance.shards.document import Document, ImageNode, TextNode
 
 
 def fetched_node(path: Path) -> tuple[ImageNode, Image.Image]:

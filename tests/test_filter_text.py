@@ -9,8 +9,8 @@ from urllib.parse import unquote
 import lxml.html
 import pytest
 
-from filter.presets import build_pipeline, load_pipeline
-from filter.text import (
+from flamboyance.filter.presets import build_pipeline, load_pipeline
+from flamboyance.filter.text import (
     C4Document,
     C4Lines,
     CharacterRepetition,
@@ -23,7 +23,7 @@ from filter.text import (
     WordCount,
     WordRepetition,
 )
-from shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.document import Document, ImageNode, TextNode
 
 SENTENCE = "The singer recorded the album in New York with a small band of old friends."
 

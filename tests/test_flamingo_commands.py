@@ -7,8 +7,8 @@ import json
 
 from test_flamingo_train import run_config, shapes  # noqa: F401  (shared fixtures)
 
-from flamingo_model import eval_command, train_command
-from flamingo_model.demo import run_demo_flamingo
+from flamboyance.flamingo_model import eval_command, train_command
+from flamboyance.flamingo_model.demo import run_demo_flamingo
 
 
 def parse(module, argv):
@@ -20,8 +20,11 @@ def parse(module, argv):
 def test_train_then_eval_from_the_command_line(run_config, shapes, tmp_path, capsys):  # noqa: F811
     output = f"output={tmp_path / 'run'}"
     assert train_command.run(parse(train_command, ["--config", str(run_config), "--set", output, "--set", "steps=2"])) == 0
-    steps = [json.loads(line)["step"] for line in capsys.readouterr().out.splitlines()]
-    assert steps == [1, 2]
+    shown = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert shown == ["1", "2"]  # the run log's console lines
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in logged] == [1, 2] and all("loss/interleaved" in entry for entry in logged)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 2
 
     pairs = str(shapes / "pairs" / "*.tar")
     argv = [

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from shapes import ANSWERS, shape_examples
 from test_flamingo_model import SMALL, open_gates
 
-from flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt, rices
-from flamingo_model.generation import generate
-from flamingo_model.model import build_flamingo, media_index_of
-from flamingo_model.scoring import candidate_log_likelihoods
-from flamingo_model.shapes import ANSWERS, shape_examples
-from flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
-from shards.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt, rices
+from flamboyance.flamingo_model.generation import generate
+from flamboyance.flamingo_model.model import build_flamingo, media_index_of
+from flamboyance.flamingo_model.scoring import candidate_log_likelihoods
+from flamboyance.flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,16 @@ import random
 
 import pytest
 import torch
+from shapes import ANSWERS, shape_examples, write_shape_shards
 
-from flamingo_model.config import DatasetConfig, TrainConfig
-from flamingo_model.data import dataset_loader
-from flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt
-from flamingo_model.model import build_flamingo
-from flamingo_model.shapes import ANSWERS, shape_examples, write_shape_shards
-from flamingo_model.tiny import pretrain_tiny_lm, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
-from flamingo_model.train import TrainDataset, train
-from shards.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.flamingo_model.config import DatasetConfig, TrainConfig
+from flamboyance.flamingo_model.data import dataset_loader
+from flamboyance.flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt
+from flamboyance.flamingo_model.model import build_flamingo
+from flamboyance.flamingo_model.tiny import pretrain_tiny_lm, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
+from flamboyance.flamingo_model.train import TrainDataset, train
+from flamboyance.pretrain_encoder.checkpoint import CheckpointConfig
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
 
 CHANCE = 1 / len(ANSWERS)
 TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
@@ -75,7 +76,7 @@ def few_shot_accuracy(setup, blank: bool, tmp_path) -> float:
         attend_next_probability=0.0,
     )
     loader = dataset_loader(docs, tokenizer, TRANSFORM, seed=0, rank=0, world_size=1)
-    config = TrainConfig(steps=120, lr=3e-3, warmup_steps=5, output=str(tmp_path / "run"), checkpoint_every=10**6)
+    config = TrainConfig(steps=120, lr=3e-3, warmup_steps=5, output=str(tmp_path / "run"), checkpoint=CheckpointConfig(every=10**6))
     train(model, [TrainDataset("docs", 1.0, Blanked(loader) if blank else loader)], config)
     model.eval()
     support = shape_examples(32, TRANSFORM, seed=7, blank=blank)

@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from flamingo_model.cross_attention import GatedCrossAttentionBlock
-from flamingo_model.model import build_flamingo, media_index_of
-from flamingo_model.tiny import LM_FAMILIES, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
-from shards.document import Document, ImageNode, TextNode
-from shards.tokens import FlamingoTokenizer, TokenConfig
+from flamboyance.flamingo_model.cross_attention import GatedCrossAttentionBlock
+from flamboyance.flamingo_model.model import build_flamingo, media_index_of
+from flamboyance.flamingo_model.tiny import LM_FAMILIES, tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
+from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig
+from flamboyance.shards.document import Document, ImageNode, TextNode
 
 SMALL = tiny_flamingo_config(num_latents=4, dim_head=16)
 TEXT = "Some words first.<image>Output: A red circle.<EOC><image>Output: A blue star.<EOC>"
@@ -146,9 +146,9 @@ def test_a_module_without_decoder_layers_is_refused_with_a_clear_error(tokenizer
 def test_an_encoder_loads_from_an_image_tower_export_or_an_open_clip_checkpoint(tmp_path):
     import json
 
-    from flamingo_model.tiny import tiny_clip
-    from flamingo_model.vision import VisionFeatures, load_encoder
-    from pretrain_encoder.image_tower import export_image_tower
+    from flamboyance.flamingo_model.tiny import tiny_clip
+    from flamboyance.flamingo_model.vision import VisionFeatures, load_encoder
+    from flamboyance.pretrain_encoder.image_tower import export_image_tower
 
     clip, config = tiny_clip()
     export_image_tower(clip, config, str(tmp_path / "tower"), "tiny")

@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from shapes import ANSWERS, write_shape_shards
 
-from flamingo_model.checkpoint import load_trained
-from flamingo_model.config import DatasetConfig, TrainConfig
-from flamingo_model.data import dataset_loader
-from flamingo_model.model import build_flamingo
-from flamingo_model.shapes import ANSWERS, write_shape_shards
-from flamingo_model.tiny import tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
-from flamingo_model.train import TrainDataset, token_loss, train
-from shards.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.flamingo_model.checkpoint import load_trained
+from flamboyance.flamingo_model.config import DatasetConfig, TrainConfig
+from flamboyance.flamingo_model.data import dataset_loader
+from flamboyance.flamingo_model.model import build_flamingo
+from flamboyance.flamingo_model.tiny import tiny_flamingo_config, tiny_lm, tiny_tokenizer, tiny_vit
+from flamboyance.flamingo_model.train import TrainDataset, token_loss, train
+from flamboyance.pretrain_encoder.run_log import LogConfig
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
 
 SMALL = tiny_flamingo_config(num_latents=4, dim_head=16)
 TRANSFORM = ImageTransform(ImageTransformConfig(size=32))
@@ -66,7 +67,7 @@ def loaders(shapes, tokenizer, **where):
 def test_one_step_adds_the_weighted_gradients_of_every_dataset(shapes, tokenizer, tmp_path):
     model = model_for(tokenizer)
     twin = copy.deepcopy(model)
-    config = TrainConfig(steps=1, lr=1e-3, warmup_steps=1, output=str(tmp_path / "run"), log_every=1)
+    config = TrainConfig(steps=1, lr=1e-3, warmup_steps=1, output=str(tmp_path / "run"), log=LogConfig(every=1))
     history = train(model, loaders(shapes, tokenizer), config)
 
     # The same step by hand: one optimiser step on 1.0 x docs loss + 0.2 x pairs loss.
@@ -99,9 +100,9 @@ def test_a_step_with_a_non_finite_loss_is_skipped_and_training_goes_on(shapes, t
 
 DDP_SCRIPT = """
 import sys, torch, torch.distributed as dist
-from flamingo_model.checkpoint import load_trained
-from flamingo_model.config import TrainConfig
-from flamingo_model.train import TrainDataset, train
+from flamboyance.flamingo_model.checkpoint import load_trained
+from flamboyance.flamingo_model.config import TrainConfig
+from flamboyance.flamingo_model.train import TrainDataset, train
 sys.path.insert(0, {tests!r})
 from test_flamingo_train import loaders, model_for, tokenizer_for_scripts
 
@@ -163,12 +164,12 @@ def test_two_gloo_ranks_match_one_process_with_the_doubled_batch(shapes, tmp_pat
 @pytest.fixture(scope="module")
 def run_config(shapes, tmp_path_factory):
     """configs/flamingo-tiny.yaml pointed at a tiny LM folder, a tiny open_clip checkpoint and the shape shards."""
-    from flamingo_model.tiny import write_tiny_parts
+    from flamboyance.flamingo_model.tiny import write_tiny_parts
 
     folder = tmp_path_factory.mktemp("parts")
     lm, encoder = write_tiny_parts(str(folder), [f"Output: {answer}" for answer in ANSWERS] * 4)
     config = yaml.safe_load((PROJECT / "configs" / "flamingo-tiny.yaml").read_text())
-    config.update(lm=lm, encoder=encoder, steps=8, checkpoint_every=2, log_every=1)
+    config.update(lm=lm, encoder=encoder, steps=8, checkpoint={"every": 2}, log={"every": 1})
     config["datasets"][0]["urls"] = [str(shapes / "docs" / "*.tar")]
     config["datasets"][1]["urls"] = [str(shapes / "pairs" / "*.tar")]
     path = folder / "run.yaml"
@@ -177,18 +178,20 @@ def run_config(shapes, tmp_path_factory):
 
 
 def start_training(config: Path, output: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "flamingo_model.train_command", "--config", str(config), "--set", f"output={output}"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [sys.executable, "-m", "flamboyance.flamingo_model.train_command", "--config", str(config), "--set", f"output={output}"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def losses_by_step(process: subprocess.Popen) -> dict[int, dict[str, float]]:
-    out, _ = process.communicate(timeout=300)
+def losses_by_step(process: subprocess.Popen, output: Path, skip: int = 0) -> dict[int, dict[str, float]]:
+    """The losses the run logged to OUTPUT/metrics.jsonl, after its first ``skip`` lines (an earlier run's)."""
+    process.communicate(timeout=300)
     assert process.returncode == 0
-    return {record["step"]: record["losses"] for record in map(json.loads, out.splitlines())}
+    lines = (output / "metrics.jsonl").read_text().splitlines()[skip:]
+    return {entry.pop("step"): {k: v for k, v in entry.items() if k.startswith("loss/")} for entry in map(json.loads, lines)}
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_same_loss_curve(run_config, tmp_path):
-    reference = losses_by_step(start_training(run_config, tmp_path / "reference"))
+    reference = losses_by_step(start_training(run_config, tmp_path / "reference"), tmp_path / "reference")
     assert sorted(reference) == list(range(1, 9))
 
     victim = start_training(run_config, tmp_path / "victim")
@@ -200,7 +203,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_same_loss_cu
     victim.send_signal(signal.SIGKILL)
     victim.wait()
 
-    resumed = losses_by_step(start_training(run_config, tmp_path / "victim"))
+    logged = len((tmp_path / "victim" / "metrics.jsonl").read_text().splitlines())
+    resumed = losses_by_step(start_training(run_config, tmp_path / "victim"), tmp_path / "victim", skip=logged)
     assert min(resumed) > 4 and max(resumed) == 8  # continued, not restarted
     assert {step: reference[step] for step in resumed} == resumed
 
@@ -210,10 +214,10 @@ def test_a_video_dataset_trains_in_the_mixture_with_its_weight(shapes, tokenizer
     import io
     import random
 
-    from crawl.sample import Drawing, draw
-    from shards.manifest import write_manifest
-    from shards.video import video_sample
-    from shards.writer import ShardWriter
+    from flamboyance.shards.manifest import write_manifest
+    from flamboyance.shards.synthetic import Drawing, draw
+    from flamboyance.shards.video import video_sample
+    from flamboyance.shards.writer import ShardWriter
 
     rng = random.Random(0)
     with ShardWriter(str(tmp_path / "video"), "video", max_samples=4) as writer:
@@ -232,7 +236,7 @@ def test_a_video_dataset_trains_in_the_mixture_with_its_weight(shapes, tokenizer
     assert batch["images"].shape[:3] == (2, 1, 4)  # [B, one media item, T frames, ...]
 
     model = model_for(tokenizer)
-    config = TrainConfig(steps=1, lr=1e-3, warmup_steps=1, output=str(tmp_path / "run"), log_every=1)
+    config = TrainConfig(steps=1, lr=1e-3, warmup_steps=1, output=str(tmp_path / "run"), log=LogConfig(every=1))
     history = train(model, [*loaders(shapes, tokenizer), TrainDataset("video", 0.03, loader)], config)
     assert set(history[0]["losses"]) == {"docs", "pairs", "video"}
     assert all(torch.isfinite(torch.tensor(loss)) for loss in history[0]["losses"].values())

@@ -12,11 +12,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 import numpy as np
 import pytest
 
-from crawl.image_replay import ImageIndex, build_index, normalize_url, url_key
-from crawl.images import ImageError, process_image
-from crawl.warc import iter_records
-from crawl.warc_writer import WarcWriter
-from shards.stats import Stats
+from flamboyance.crawl.image_replay import ImageIndex, build_index, normalize_url, url_key
+from flamboyance.crawl.images import ImageError, process_image
+from flamboyance.crawl.warc import iter_records
+from flamboyance.crawl.warc_writer import WarcWriter
+from flamboyance.shards.stats import Stats
 
 PNG = [("Content-Type", "image/png")]
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crawl.images import REASONS, ImageConfig, ImageError, phash_distance, process_image, target_size
+from flamboyance.crawl.images import REASONS, ImageConfig, ImageError, process_image, target_size
+from flamboyance.shards.phash import phash_distance
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

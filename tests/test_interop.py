@@ -15,19 +15,21 @@ import pytest
 from loader_fixtures import jpeg
 from PIL import Image
 
-from crawl.config import BuildConfig
-from crawl.fetch import FetchConfig
-from crawl.image_replay import build_index
-from crawl.unit import run_unit
-from crawl.units import warc_units
-from shards.document import Document, ImageNode, TextNode
-from shards.interop import export_command, import_command, mmc4
-from shards.interop.documents import read_built, write_imported
-from shards.interop.obelics import read as read_obelics
-from shards.layout import INTERLEAVED, PAIRS
-from shards.manifest import read_manifest, shard_paths, write_manifest
-from shards.stats import Stats
-from shards.tar_samples import iter_samples
+from flamboyance.crawl import import_command
+from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.fetch import FetchConfig
+from flamboyance.crawl.image_replay import build_index
+from flamboyance.crawl.imports import write_imported
+from flamboyance.crawl.unit import run_unit
+from flamboyance.crawl.units import warc_units
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.interop import export_command, mmc4
+from flamboyance.shards.interop.documents import read_built
+from flamboyance.shards.interop.obelics import read as read_obelics
+from flamboyance.shards.layout import INTERLEAVED, PAIRS
+from flamboyance.shards.manifest import read_manifest, shard_paths, write_manifest
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.tar_samples import iter_samples
 
 
 @pytest.fixture(scope="module")

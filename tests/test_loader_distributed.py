@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from loader_fixtures import key_of, write_shards
 
-from shards.reader import LoaderConfig, ShardLoader
+from flamboyance.shards.loader.reader import LoaderConfig, ShardLoader
 
 SHARD_SIZES = [3, 17, 8, 11, 26]  # five shards, 65 samples
 CONFIG = LoaderConfig(batch_size=3, num_workers=2, seed=7, shuffle_buffer=4, multiprocessing_context="fork")

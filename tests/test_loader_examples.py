@@ -12,20 +12,16 @@ import open_clip
 import pytest
 import torch
 import webdataset
-from loader_fixtures import document
+from loader_fixtures import EncoderPairExamples, document
 from PIL import Image
 
-from shards.document import Document, ImageNode, TextNode
-from shards.examples import (
-    EncoderPairExamples,
-    FlamingoExamples,
-    FlamingoPairExamples,
-    collate,
-)
-from shards.layout import interleaved_sample, pair_samples
-from shards.reader import DropSample, LoaderConfig, ShardLoader
-from shards.tokens import FlamingoTokenizer, TokenConfig, render, train_tokenizer
-from shards.transforms import CLIP_MEAN, CLIP_STD, ImageTransform, ImageTransformConfig
+from flamboyance.flamingo_model.examples import FlamingoExamples, FlamingoPairExamples
+from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig, render, train_tokenizer
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.layout import interleaved_sample, pair_samples
+from flamboyance.shards.loader.examples import collate
+from flamboyance.shards.loader.reader import DropSample, LoaderConfig, ShardLoader
+from flamboyance.shards.loader.transforms import CLIP_MEAN, CLIP_STD, ImageTransform, ImageTransformConfig
 
 
 def png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:

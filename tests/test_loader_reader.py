@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from loader_fixtures import key_of, write_shards
 
-from shards.plan import samples_per_slot, slot_segments
-from shards.reader import DropSample, LoaderConfig, ShardLoader, shard_sizes
-from shards.stats import Stats
-from shards.tar_samples import iter_samples
+from flamboyance.shards.loader.plan import samples_per_slot, slot_segments
+from flamboyance.shards.loader.reader import DropSample, LoaderConfig, ShardLoader, shard_sizes
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.tar_samples import iter_samples
 
 SIZES = [3, 17, 8, 11, 26]
 

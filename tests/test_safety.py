@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from filter.pipeline import FilterPipeline
-from filter.safety import PromptScorer, SafetyClassifier
-from pretrain_encoder.models import build_model, model_config
+from flamboyance.filter.pipeline import FilterPipeline
+from flamboyance.filter.safety import PromptScorer, SafetyClassifier
+from flamboyance.pretrain_encoder.models import CONFIG_DIR, build_model, model_config
 
 RED = Image.new("RGB", (80, 60), (220, 30, 30))
 NOISE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
@@ -33,14 +33,15 @@ def test_a_scorer_built_from_a_config_and_checkpoint_scores_like_the_model_it_wa
 
     checkpoint = tmp_path / "tiny.pt"
     torch.save(tiny_clip.state_dict(), checkpoint)
-    from_file = PromptScorer.from_open_clip("tiny-vit", str(checkpoint))
+    config = str(CONFIG_DIR / "tiny-vit.json")  # built by open_clip's own factory
+    from_file = PromptScorer.from_open_clip(config, str(checkpoint))
     in_memory = PromptScorer.from_model(tiny_clip, SimpleTokenizer(context_length=32))
     for image in (RED, NOISE):
         score = from_file(image)
         assert 0.0 <= score <= 1.0
         assert score == pytest.approx(in_memory(image), abs=1e-5)
-    # What a filter config would say: {step: safety, model: tiny-vit, checkpoint: ...}.
-    step = SafetyClassifier(model="tiny-vit", checkpoint=str(checkpoint), max_confidence=0.9)
+    # What a filter config would say: {step: safety, model: path/to/tiny-vit.json, checkpoint: ...}.
+    step = SafetyClassifier(model=config, checkpoint=str(checkpoint), max_confidence=0.9)
     assert step.check(RED).score == pytest.approx(from_file(RED), abs=1e-5)
 
 

@@ -10,10 +10,10 @@ import pytest
 import webdataset
 from PIL import Image
 
-from shards.document import Document, ImageNode, TextNode
-from shards.layout import interleaved_sample, pair_samples, read_interleaved
-from shards.manifest import read_manifest, shard_paths, write_manifest
-from shards.writer import ShardWriter
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.layout import interleaved_sample, pair_samples, read_interleaved
+from flamboyance.shards.manifest import read_manifest, shard_paths, write_manifest
+from flamboyance.shards.writer import ShardWriter
 
 
 def _jpeg(colour: tuple[int, int, int]) -> bytes:

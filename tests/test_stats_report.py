@@ -16,12 +16,13 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from filter import stats_command
-from filter.pipeline import word_count
-from filter.report.funnel import funnel, load_build
-from filter.report.html import render_html, report_data
-from shards import cli, storage
-from shards.inspect import iter_documents, resolve_shards
+from flamboyance import cli
+from flamboyance.filter import stats_command
+from flamboyance.filter.pipeline import word_count
+from flamboyance.filter.report.funnel import funnel, load_build
+from flamboyance.filter.report.html import render_html, report_data
+from flamboyance.shards import storage
+from flamboyance.shards.inspect import iter_documents, resolve_shards
 
 # Filters chosen so that every level drops something on the sample site: short
 # paragraphs, small images (after fetching), blank banners (on their pixels, so the
@@ -39,10 +40,10 @@ final: [{step: text_and_image}, {step: image_count, min_images: 1}]
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory, ray_local) -> str:
-    from crawl.build import run_build
-    from crawl.config import BuildConfig
-    from crawl.sample import write_sample_warcs
-    from crawl.units import warc_units
+    from flamboyance.crawl.build import run_build
+    from flamboyance.crawl.config import BuildConfig
+    from flamboyance.crawl.sample import write_sample_warcs
+    from flamboyance.crawl.units import warc_units
 
     root = tmp_path_factory.mktemp("audit")
     pages, images, _ = write_sample_warcs(str(root / "sample"), pages=12)

@@ -6,8 +6,8 @@ import io
 import os
 import tarfile
 
-from shards.stats import Stats
-from shards.tar_samples import iter_samples
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.tar_samples import iter_samples
 
 
 def _member(archive: tarfile.TarFile, name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, target: str = "") -> None:

@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from shards.document import Document, ImageNode, TextNode
-from shards.tokens import (
+from flamboyance.flamingo_model.tokens import (
     END_OF_CHUNK_TOKEN,
     IGNORE_INDEX,
     IMAGE_TOKEN,
@@ -16,6 +15,7 @@ from shards.tokens import (
     render,
     train_tokenizer,
 )
+from flamboyance.shards.document import Document, ImageNode, TextNode
 
 CORPUS = [
     "Cute pics of my pets! My puppy in the grass. My cat.",

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crawl.sample import COLOURS, Drawing, draw
-from shards import video
-from shards.examples import FlamingoVideoExamples, collate
-from shards.manifest import shard_paths
-from shards.reader import DropSample, LoaderConfig, ShardLoader
-from shards.tar_samples import iter_samples
-from shards.tokens import FlamingoTokenizer, TokenConfig, train_tokenizer
-from shards.transforms import ImageTransform, ImageTransformConfig
-from shards.video import FrameConfig, export_video_frames, extract_clip, frame_times
+from flamboyance.crawl.video import FrameConfig, export_video_frames, extract_clip, frame_times
+from flamboyance.flamingo_model.examples import FlamingoVideoExamples
+from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig, train_tokenizer
+from flamboyance.shards import video
+from flamboyance.shards.loader.examples import collate
+from flamboyance.shards.loader.reader import DropSample, LoaderConfig, ShardLoader
+from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
+from flamboyance.shards.manifest import shard_paths
+from flamboyance.shards.synthetic import COLOURS, Drawing, draw
+from flamboyance.shards.tar_samples import iter_samples
 
 av = pytest.importorskip("av")
 

@@ -14,9 +14,9 @@ import brotli
 import pytest
 from fastwarc.warc import ArchiveIterator
 
-from crawl.warc import iter_records, plan_ranges
-from crawl.warc_writer import WarcWriter
-from shards.stats import Stats
+from flamboyance.crawl.warc import iter_records, plan_ranges
+from flamboyance.crawl.warc_writer import WarcWriter
+from flamboyance.shards.stats import Stats
 
 
 def page(index: int) -> bytes:

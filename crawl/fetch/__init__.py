@@ -1,6 +1,6 @@
 """Polite, safe fetching of web pages and images (issue 3).
 
-    from crawl.fetch import FetchConfig, fetch_all
+    from flamboyance.crawl.fetch import FetchConfig, fetch_all
     for result in fetch_all(urls, "image", FetchConfig(contact_url="https://example.org/bot")):
         ...
 

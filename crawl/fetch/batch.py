@@ -21,7 +21,7 @@ import queue
 import threading
 from typing import Callable, Iterable, Iterator
 
-from shards.stats import Stats
+from flamboyance.shards.stats import Stats
 
 from .config import FetchConfig, FetchResult
 from .fetcher import Fetcher

@@ -29,7 +29,7 @@ from types import TracebackType
 import aiohttp
 import yarl
 
-from shards.stats import Stats
+from flamboyance.shards.stats import Stats
 
 from .address import AddressPolicy, UnsafeURL, check_url, ip_literal
 from .config import FetchConfig, FetchResult

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import TextIO
 
-from shards.config import add_arguments as config_arguments
-from shards.executor import StageResult
+from flamboyance.shards.config import add_arguments as config_arguments
+from flamboyance.shards.executor import StageResult
 
 HELP = "remove duplicate documents, paragraphs and images across a finished build"
 
@@ -21,11 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from filter.dedup.config import DedupConfig
-    from filter.dedup.inputs import IncompleteBuild
-    from filter.dedup.stage import run_dedup
-    from shards import config as config_io
-    from shards.executor import PlanMismatch
+    from flamboyance.filter.dedup.config import DedupConfig
+    from flamboyance.filter.dedup.inputs import IncompleteBuild
+    from flamboyance.filter.dedup.stage import run_dedup
+    from flamboyance.shards import config as config_io
+    from flamboyance.shards.executor import PlanMismatch
 
     try:
         config = config_io.load(DedupConfig, args.config, args.overrides)

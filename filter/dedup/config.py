@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from filter.dedup.minhash import MinHashConfig
-from shards.writer import ShardConfig
+from flamboyance.filter.dedup.minhash import MinHashConfig
+from flamboyance.shards.writer import ShardConfig
 
 
 @dataclass

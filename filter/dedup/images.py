@@ -15,7 +15,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from crawl.images import phash_distance
+from flamboyance.shards.phash import phash_distance
 
 
 def image_set_digest(sha256s: Sequence[str | None], min_images: int) -> str | None:

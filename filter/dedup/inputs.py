@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from shards import storage
-from shards.document import Document
-from shards.executor import PLAN_FILE, load_markers
-from shards.layout import INTERLEAVED, read_interleaved
-from shards.stats import Stats
-from shards.tar_samples import iter_samples
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document
+from flamboyance.shards.executor import PLAN_FILE, load_markers
+from flamboyance.shards.layout import INTERLEAVED, read_interleaved
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.tar_samples import iter_samples
 
 BUILD_MARKERS = "units"
 

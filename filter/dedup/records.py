@@ -18,14 +18,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filter.dedup.config import DedupConfig
-from filter.dedup.exact import domain, text_digest
-from filter.dedup.inputs import InputUnit, read_documents
-from filter.dedup.minhash import MinHasher
-from shards import storage
-from shards.document import Document
-from shards.executor import write_marker
-from shards.stats import Stats
+from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.exact import domain, text_digest
+from flamboyance.filter.dedup.inputs import InputUnit, read_documents
+from flamboyance.filter.dedup.minhash import MinHasher
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document
+from flamboyance.shards.executor import write_marker
+from flamboyance.shards.stats import Stats
 
 RECORDS = "work/records"
 

@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from filter.dedup.clusters import cluster_duplicates, exact_duplicates, rank_order
-from filter.dedup.config import DedupConfig
-from filter.dedup.exact import normalized_url
-from filter.dedup.images import image_set_digest, phash_duplicates, url_document_counts
-from filter.dedup.minhash import likely_pairs, verified_pairs
-from filter.dedup.paragraphs import repeated_paragraphs
-from filter.dedup.records import read_records, uint32_rows
-from shards import storage
+from flamboyance.filter.dedup.clusters import cluster_duplicates, exact_duplicates, rank_order
+from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.exact import normalized_url
+from flamboyance.filter.dedup.images import image_set_digest, phash_duplicates, url_document_counts
+from flamboyance.filter.dedup.minhash import likely_pairs, verified_pairs
+from flamboyance.filter.dedup.paragraphs import repeated_paragraphs
+from flamboyance.filter.dedup.records import read_records, uint32_rows
+from flamboyance.shards import storage
 
 DECISIONS = "work/decisions"
 RESOLVED = "work/decisions.json"

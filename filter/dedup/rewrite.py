@@ -19,15 +19,15 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from filter.audit import FilterReport, StepStats
-from filter.dedup.config import DedupConfig
-from filter.dedup.inputs import InputUnit, read_documents
-from filter.dedup.resolve import decisions_path
-from shards import storage
-from shards.document import Document, ImageNode, TextNode
-from shards.executor import write_marker
-from shards.stats import Stats
-from shards.writer import DatasetWriter
+from flamboyance.filter.audit import FilterReport, StepStats
+from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.inputs import InputUnit, read_documents
+from flamboyance.filter.dedup.resolve import decisions_path
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.executor import write_marker
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.writer import DatasetWriter
 
 MARKERS = "units"
 STEPS = ("dedup_documents", "dedup_paragraphs", "dedup_images")

@@ -23,16 +23,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from filter.audit import FilterReport
-from filter.dedup.config import DedupConfig
-from filter.dedup.inputs import InputUnit, input_units
-from filter.dedup.records import RECORDS
-from filter.dedup.resolve import RESOLVED, resolve
-from filter.dedup.rewrite import MARKERS
-from shards import storage
-from shards.config import to_dict
-from shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
-from shards.layout import SHARD_SETS
+from flamboyance.filter.audit import FilterReport
+from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.inputs import InputUnit, input_units
+from flamboyance.filter.dedup.records import RECORDS
+from flamboyance.filter.dedup.resolve import RESOLVED, resolve
+from flamboyance.filter.dedup.rewrite import MARKERS
+from flamboyance.shards import storage
+from flamboyance.shards.config import to_dict
+from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
+from flamboyance.shards.layout import SHARD_SETS
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,12 @@ def run_dedup(
     result = StageResult(output=output, units=len(units), skipped=0)
 
     def submit_records(unit: InputUnit, progress: Any) -> Any:
-        from filter.dedup.tasks import records_task
+        from flamboyance.filter.dedup.tasks import records_task
 
         return records_task.remote(build, unit, output, config, progress)
 
     def submit_rewrite(unit: InputUnit, progress: Any) -> Any:
-        from filter.dedup.tasks import rewrite_task
+        from flamboyance.filter.dedup.tasks import rewrite_task
 
         return rewrite_task.remote(build, unit, output, config, progress)
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import ray
 
-from filter.dedup.config import DedupConfig
-from filter.dedup.inputs import InputUnit
-from filter.dedup.records import write_records
-from filter.dedup.rewrite import rewrite_unit
+from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.inputs import InputUnit
+from flamboyance.filter.dedup.records import write_records
+from flamboyance.filter.dedup.rewrite import rewrite_unit
 
 
 @ray.remote(num_cpus=1, max_retries=2)

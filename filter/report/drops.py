@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from filter.audit import FilterReport
+from flamboyance.filter.audit import FilterReport
 
 THUMBNAIL_PREFIX = "data:image/jpeg;base64,"
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from filter.audit import FilterReport, StepStats
-from shards import storage
-from shards.stats import Stats
+from flamboyance.filter.audit import FilterReport, StepStats
+from flamboyance.shards import storage
+from flamboyance.shards.stats import Stats
 
 QUANTITIES = ("documents", "images", "words")
 # Steps named STAGE/KIND (the presets' default names) in these stages run on fetched

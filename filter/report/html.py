@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from filter.audit import FilterReport
-from filter.report.drops import drops
-from filter.report.funnel import funnel
-from shards import storage
-from shards.stats import Stats
+from flamboyance.filter.audit import FilterReport
+from flamboyance.filter.report.drops import drops
+from flamboyance.filter.report.funnel import funnel
+from flamboyance.shards import storage
+from flamboyance.shards.stats import Stats
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PLACEHOLDER = "/*REPORT_DATA*/"

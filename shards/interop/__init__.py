@@ -23,4 +23,4 @@ def format_module(name: str) -> ModuleType:
     """The module that converts ``name`` (one of FORMATS); imported on demand (pyarrow is heavy)."""
     if name not in FORMATS:
         raise ValueError(f"unknown format {name!r}: expected one of {FORMATS}")
-    return importlib.import_module(f"shards.interop.{name}")
+    return importlib.import_module(f"flamboyance.shards.interop.{name}")

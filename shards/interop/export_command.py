@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from shards.interop import FORMATS
+from flamboyance.shards.interop import FORMATS
 
 HELP = "export interleaved documents as OBELICS parquet or MMC4 (OpenFlamingo) tars"
 
@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shards.interop import format_module
-    from shards.interop.documents import read_built, write_stats
-    from shards.stats import Stats
+    from flamboyance.shards.interop import format_module
+    from flamboyance.shards.interop.documents import read_built, write_stats
+    from flamboyance.shards.stats import Stats
 
     stats = Stats()
     files = format_module(args.format).export(read_built(args.input, stats), args.output, stats, args.per_file)

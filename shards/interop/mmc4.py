@@ -33,13 +33,13 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from shards import storage
-from shards.document import Document, ImageNode, Node, TextNode, node_from_json
-from shards.interop.documents import Converted, our_fields, restore, text_tags
-from shards.manifest import write_manifest
-from shards.stats import Stats
-from shards.tar_samples import iter_samples
-from shards.writer import ShardWriter
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document, ImageNode, Node, TextNode, node_from_json
+from flamboyance.shards.interop.documents import Converted, our_fields, restore, text_tags
+from flamboyance.shards.manifest import write_manifest
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.tar_samples import iter_samples
+from flamboyance.shards.writer import ShardWriter
 
 MATCHED_SIM = 1.0
 _RESERVED = ("url", "text_list", "image_info", "similarity_matrix", "flamboyance")

@@ -29,10 +29,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shards import storage
-from shards.document import Document, ImageNode, Node, TextNode, node_from_json
-from shards.interop.documents import Converted, our_fields, restore, text_tags
-from shards.stats import Stats
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document, ImageNode, Node, TextNode, node_from_json
+from flamboyance.shards.interop.documents import Converted, our_fields, restore, text_tags
+from flamboyance.shards.stats import Stats
 
 SCHEMA = pa.schema(
     [

@@ -5,7 +5,7 @@ yields batches. What it guarantees, and how:
 
 * **Same number of batches on every rank.** Every (rank, DataLoader worker) slot reads
   exactly the same number of samples per epoch, a whole number of batches, computed
-  from the shard sample counts (``sizes.json``) alone (see ``shards/plan.py``). So
+  from the shard sample counts (``sizes.json``) alone (see ``shards/loader/plan.py``). So
   ``len(loader)`` is the same on all ranks and DDP never waits on a rank that ran dry.
   This holds even when samples are dropped (a corrupt image, a truncated shard): a slot
   that loses samples fills its batches from the start of its own piece again, and the
@@ -26,14 +26,13 @@ yields batches. What it guarantees, and how:
   survive a resume too. Under DDP every rank saves its own state (its cursors differ),
   e.g. gathered with ``torch.distributed.all_gather_object`` into the checkpoint.
 
-Sample functions decide what a raw sample becomes (``shards/examples.py``); they raise
+Sample functions decide what a raw sample becomes (``flamingo_model/examples.py``, ``pretrain_encoder/data.py``); they raise
 ``DropSample`` (or ``ValueError``/``KeyError``/``OSError`` for bad data) to drop a
 sample, which is counted under ``loader/dropped/<reason>`` instead of stopping the job.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import tarfile
 from collections import Counter
@@ -42,20 +41,20 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from shards import storage
-from shards.manifest import SIZES
-from shards.plan import (
+from flamboyance.shards import storage
+from flamboyance.shards.distributed import rank_and_world
+from flamboyance.shards.loader.plan import (
     Segment,
     block_permutation,
     samples_per_slot,
     seeded_rng,
     slot_segments,
 )
-from shards.stats import Stats
-from shards.tar_samples import count_samples, iter_samples
+from flamboyance.shards.manifest import SIZES
+from flamboyance.shards.stats import Stats
+from flamboyance.shards.tar_samples import count_samples, iter_samples
 
 RawSample = dict[str, Any]
 SampleFn = Callable[[RawSample, random.Random], Any]
@@ -110,13 +109,6 @@ def shard_sizes(urls: list[str]) -> list[int]:
         known = folders[folder].get(name)
         sizes.append(int(known) if known is not None else count_samples(url))
     return sizes
-
-
-def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) from torch.distributed when initialised, else RANK/WORLD_SIZE, else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _source(urls: list[str], segments: list[Segment], start: int, stats: Stats) -> Iterator[RawSample | None]:
@@ -264,7 +256,7 @@ class ShardLoader:
         self.sizes = list(sizes) if sizes is not None else shard_sizes(self.urls)
         if len(self.sizes) != len(self.urls):
             raise ValueError(f"{len(self.sizes)} sizes for {len(self.urls)} shards")
-        default_rank, default_world = distributed_rank()
+        default_rank, default_world = rank_and_world()
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
         if not 0 <= self.rank < self.world_size:

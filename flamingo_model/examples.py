@@ -1,17 +1,12 @@
-"""Raw shard samples to training examples: the sample functions a ``ShardLoader`` runs.
-
-Each is a picklable callable ``(raw_sample, rng) -> dict of tensors``; ``collate``
-makes batches of them. A sample that cannot become an example
-raises ``DropSample`` with a reason (or a ``ValueError``/``KeyError``/``OSError`` from
-bad bytes), which the loader counts and skips.
+"""Raw shard samples to Flamingo training examples: the sample functions a ``ShardLoader`` runs.
 
 Flamingo examples (interleaved documents, and pairs rendered as ``<image>caption<EOC>``)
 hold, for a window of ``max_tokens`` tokens and ``max_images`` image slots:
-``input_ids``, ``attention_mask``, ``labels``, ``media_index`` [L] (see ``shards/tokens.py``),
+``input_ids``, ``attention_mask``, ``labels``, ``media_index`` [L] (see ``flamingo_model/tokens.py``),
 ``images`` [n, T, 3, H, W] for the n <= N media items of the window (T = 1 for images, the
 frame count for videos), ``image_mask`` [N]
 (which slots hold an image) and ``attend_next`` (the document's phi direction). Batched
-by ``collate``, images are [B, N, T, 3, H, W] with zeros in empty slots: padding once,
+by ``shards.loader.examples.collate``, images are [B, N, T, 3, H, W] with zeros in empty slots: padding once,
 at batch time, saves a copy of every image. Only the images inside the window are
 decoded.
 """
@@ -19,20 +14,17 @@ decoded.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.utils.data import default_collate
 
-from shards.document import Document, ImageNode, TextNode
-from shards.layout import read_interleaved
-from shards.reader import DropSample
-from shards.tokens import FlamingoTokenizer
-from shards.transforms import ImageTransform
-from shards.video import read_frames
-
-Example = dict[str, torch.Tensor]
+from flamboyance.flamingo_model.tokens import FlamingoTokenizer
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.layout import read_interleaved
+from flamboyance.shards.loader.examples import Example, pair_caption
+from flamboyance.shards.loader.reader import DropSample
+from flamboyance.shards.loader.transforms import ImageTransform
+from flamboyance.shards.video import read_frames
 
 
 class FlamingoExamples:
@@ -71,14 +63,6 @@ class FlamingoExamples:
         return self.transform(payload).unsqueeze(0)
 
 
-def pair_caption(sample: dict[str, Any]) -> str:
-    """The caption of a pair sample (``KEY.txt``), whitespace-normalised; DropSample if empty."""
-    caption = " ".join(sample["txt"].decode("utf-8").split())
-    if not caption:
-        raise DropSample("empty_caption")
-    return caption
-
-
 def captioned_media(sample: dict[str, Any]) -> Document:
     """A pair or video sample as a document of one media item and its caption: ``<image>caption<EOC>``."""
     return Document(key=sample["__key__"], url="", nodes=[ImageNode(url="", index=0), TextNode(pair_caption(sample))])
@@ -111,30 +95,3 @@ class FlamingoVideoExamples(FlamingoExamples):
 
     def media(self, payload: Any) -> torch.Tensor:
         return torch.stack([self.transform(frame) for frame in payload])
-
-
-class EncoderPairExamples:
-    """Pair samples to contrastive-encoder examples: ``image`` [3, H, W] and ``text`` token ids.
-
-    ``tokenize`` maps a list of captions to a [n, context] tensor of ids, as open_clip's
-    tokenizers (``open_clip.get_tokenizer(name)``) do.
-    """
-
-    def __init__(self, transform: ImageTransform, tokenize: Callable[[list[str]], torch.Tensor]) -> None:
-        self.transform, self.tokenize = transform, tokenize
-
-    def __call__(self, sample: dict[str, Any], rng: random.Random) -> Example:
-        return {"image": self.transform(sample["jpg"]), "text": self.tokenize([pair_caption(sample)])[0]}
-
-
-def collate(examples: list[Example]) -> dict[str, torch.Tensor]:
-    """Stack examples into a batch; Flamingo images are padded to the ``image_mask`` slots."""
-    if "image_mask" not in examples[0]:
-        return default_collate(examples)
-    first = examples[0]
-    images = torch.zeros(len(examples), first["image_mask"].shape[0], *first["images"].shape[1:])
-    for row, example in enumerate(examples):
-        images[row, : example["images"].shape[0]] = example["images"]
-    batch = default_collate([{k: v for k, v in example.items() if k != "images"} for example in examples])
-    batch["images"] = images
-    return batch

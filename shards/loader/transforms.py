@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shards.reader import DropSample
+from flamboyance.shards.loader.reader import DropSample
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

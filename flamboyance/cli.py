@@ -13,17 +13,17 @@ import logging
 import sys
 
 COMMANDS = {
-    "build": "crawl.build_command",
-    "dedup": "filter.dedup.command",
-    "stats": "filter.stats_command",
-    "inspect": "shards.inspect",
-    "export": "shards.interop.export_command",
-    "import": "shards.interop.import_command",
-    "export-video-frames": "shards.video",
-    "pretrain-encoder": "pretrain_encoder.command",
-    "train": "flamingo_model.train_command",
-    "eval": "flamingo_model.eval_command",
-    "demo": "crawl.demo",
+    "build": "flamboyance.crawl.build_command",
+    "dedup": "flamboyance.filter.dedup.command",
+    "stats": "flamboyance.filter.stats_command",
+    "inspect": "flamboyance.filter.inspect_command",
+    "export": "flamboyance.shards.interop.export_command",
+    "import": "flamboyance.crawl.import_command",
+    "export-video-frames": "flamboyance.crawl.video",
+    "pretrain-encoder": "flamboyance.pretrain_encoder.command",
+    "train": "flamboyance.flamingo_model.train_command",
+    "eval": "flamboyance.flamingo_model.eval_command",
+    "demo": "flamboyance.demo",
 }
 
 
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from shards.config import ConfigError
-    from shards.executor import PlanMismatch
+    from flamboyance.shards.config import ConfigError
+    from flamboyance.shards.executor import PlanMismatch
 
     try:
         return int(args.run(args) or 0)

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 def sample_site(context: dict) -> bool:
     """Generate a small web site as WARC files (pages and images)."""
-    from crawl.sample import write_sample_warcs
+    from flamboyance.crawl.sample import write_sample_warcs
 
     folder = os.path.join(context["workdir"], "sample")
     pages, images = (os.path.join(folder, name) for name in ("pages.warc.gz", "images.warc.gz"))
@@ -52,11 +52,11 @@ def sample_site(context: dict) -> bool:
 
 def build_shards(context: dict) -> bool:
     """Build interleaved and pair shards with M3W's filters (flamboyance build)."""
-    from crawl.build import run_build
-    from crawl.config import BuildConfig
-    from crawl.summary import print_summary
-    from crawl.units import warc_units
-    from shards.inspect import iter_documents, print_document, resolve_shards
+    from flamboyance.crawl.build import run_build
+    from flamboyance.crawl.config import BuildConfig
+    from flamboyance.crawl.summary import print_summary
+    from flamboyance.crawl.units import warc_units
+    from flamboyance.shards.inspect import iter_documents, print_document, resolve_shards
 
     pages, images = context["pages"], context["images"]
     # Units of a quarter of the WARC each, so Ray runs several tasks; small shards, so
@@ -81,9 +81,9 @@ def build_shards(context: dict) -> bool:
 
 def deduplicate(context: dict) -> bool:
     """Remove duplicates across the whole build (flamboyance dedup)."""
-    from filter.dedup.command import print_summary
-    from filter.dedup.config import DedupConfig
-    from filter.dedup.stage import run_dedup
+    from flamboyance.filter.dedup.command import print_summary
+    from flamboyance.filter.dedup.config import DedupConfig
+    from flamboyance.filter.dedup.stage import run_dedup
 
     output = os.path.join(context["workdir"], "dedup")
     result = run_dedup(context["build"], output, DedupConfig(), show_progress=not context["args"].no_progress)
@@ -94,8 +94,8 @@ def deduplicate(context: dict) -> bool:
 
 def audit_report(context: dict) -> bool:
     """Print the filter funnel and write the HTML audit report (flamboyance stats)."""
-    from filter.report.funnel import format_funnel, funnel, load_build
-    from filter.report.html import write_report
+    from flamboyance.filter.report.funnel import format_funnel, funnel, load_build
+    from flamboyance.filter.report.html import write_report
 
     stats, report = load_build(context["build"])
     print(format_funnel(funnel(stats, report)))
@@ -105,7 +105,7 @@ def audit_report(context: dict) -> bool:
 
 def pretrain_encoder(context: dict) -> bool:
     """Pretrain a tiny CLIP-style encoder on the pairs (flamboyance pretrain-encoder)."""
-    from pretrain_encoder.demo import run_demo_encoder
+    from flamboyance.pretrain_encoder.demo import run_demo_encoder
 
     metrics = run_demo_encoder(os.path.join(context["data"], "pairs"), context["workdir"])
     if "zero_shot/top1_ensemble" in metrics:
@@ -119,7 +119,7 @@ def pretrain_encoder(context: dict) -> bool:
 
 def train_flamingo(context: dict) -> bool:
     """Train Flamingo on interleaved and pair shards with the encoder frozen, then ask it (flamboyance train)."""
-    from flamingo_model.demo import run_demo_flamingo
+    from flamboyance.flamingo_model.demo import run_demo_flamingo
 
     data, tower = context["data"], os.path.join(context["encoder"], "export", "image_tower")
     run_demo_flamingo(os.path.join(data, "interleaved"), os.path.join(data, "pairs"), tower, context["workdir"], steps=150)

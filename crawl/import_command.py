@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from shards.interop import FORMATS
+from flamboyance.shards.interop import FORMATS
 
 HELP = "import OBELICS parquet or MMC4 data as interleaved and pair shards (like a build's output)"
 
@@ -19,12 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawl.fetch import FetchConfig
-    from crawl.images import ImageConfig
-    from shards import storage
-    from shards.interop import format_module
-    from shards.interop.documents import write_imported
-    from shards.stats import Stats
+    from flamboyance.crawl.fetch import FetchConfig
+    from flamboyance.crawl.images import ImageConfig
+    from flamboyance.crawl.imports import write_imported
+    from flamboyance.shards import storage
+    from flamboyance.shards.interop import format_module
+    from flamboyance.shards.stats import Stats
 
     stats = Stats()
     documents = format_module(args.format).read(storage.expand(args.inputs), stats)

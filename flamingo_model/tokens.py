@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from shards.document import Document, ImageNode
+from flamboyance.shards.document import Document, ImageNode
 
 IMAGE_TOKEN = "<image>"
 END_OF_CHUNK_TOKEN = "<EOC>"

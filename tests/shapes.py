@@ -1,6 +1,6 @@
 """A synthetic task whose text depends on the image: does a Flamingo run learn to look?
 
-Images are drawings of coloured shapes (``crawl.sample.draw``); the text after each
+Images are drawings of coloured shapes (``shards.synthetic.draw``); the text after each
 image names its colour and shape (``Output: A red circle.``). A model that reads the
 images can tell the 24 answers apart; one that cannot is left at chance (1/24). Used by
 the acceptance tests and the demo's smoke run; written as real interleaved shards.
@@ -12,14 +12,14 @@ import io
 import itertools
 import random
 
-from crawl.sample import BACKGROUNDS, COLOURS, SHAPES, Drawing, draw
-from flamingo_model.fewshot import FewShotExample
-from shards import storage
-from shards.document import Document, ImageNode, TextNode
-from shards.layout import interleaved_sample, pair_samples
-from shards.manifest import write_manifest
-from shards.transforms import ImageTransform
-from shards.writer import ShardWriter
+from flamboyance.flamingo_model.fewshot import FewShotExample
+from flamboyance.shards import storage
+from flamboyance.shards.document import Document, ImageNode, TextNode
+from flamboyance.shards.layout import interleaved_sample, pair_samples
+from flamboyance.shards.loader.transforms import ImageTransform
+from flamboyance.shards.manifest import write_manifest
+from flamboyance.shards.synthetic import BACKGROUNDS, COLOURS, SHAPES, Drawing, draw
+from flamboyance.shards.writer import ShardWriter
 
 ANSWERS = [f"A {colour} {shape}." for colour, shape in itertools.product(COLOURS, SHAPES)]
 
