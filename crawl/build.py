@@ -26,7 +26,7 @@ from flamboyance.crawl.units import Unit
 from flamboyance.filter.audit import FilterReport
 from flamboyance.shards import storage
 from flamboyance.shards.config import to_dict
-from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
+from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending, start_ray
 from flamboyance.shards.layout import SHARD_SETS
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def run_build(
 
         from flamboyance.crawl.image_replay import build_index
 
-        if not ray.is_initialized():
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        start_ray(ray_address)
         started = time.monotonic()
         image_index = ray.put(build_index(image_warcs))
         log.info("indexed image WARCs in %.1fs", time.monotonic() - started)

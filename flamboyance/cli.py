@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import warnings
 
 COMMANDS = {
     "build": "flamboyance.crawl.build_command",
@@ -39,24 +41,44 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def quiet_third_parties(verbose: bool) -> None:
+    """Keep normal runs' output to our own lines: libraries' deprecation notes and info logs only with -v."""
+    if verbose:
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|transformers|open_clip|timm|webdataset)\b")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    quiet_third_parties(args.verbose)
     from flamboyance.shards.config import ConfigError
-    from flamboyance.shards.executor import PlanMismatch
+    from flamboyance.shards.executor import PlanMismatch, RayUnavailable
 
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``flamboyance inspect ... | head``): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (FileNotFoundError, ConfigError, PlanMismatch) as error:
         # Mistakes in what the user asked for: say what is wrong, without a traceback.
         print(f"flamboyance {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RayUnavailable as error:
+        print(f"flamboyance {args.command}: Ray: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

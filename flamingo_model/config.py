@@ -92,5 +92,9 @@ class TrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
+        if self.precision not in ("bf16", "fp32"):
+            raise ValueError(f"precision must be 'bf16' or 'fp32', not {self.precision!r}")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {self.parallel!r}")
         # YAML gives the dataset list as dicts: shards.config.from_dict does not recurse into lists.
         self.datasets = [d if isinstance(d, DatasetConfig) else from_dict(DatasetConfig, d, "datasets.") for d in self.datasets]

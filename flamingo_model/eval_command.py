@@ -29,23 +29,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefix", default="", help='text before each caption in prompts ("" matches pair shards; the paper uses "Output:")'
     )
+    parser.add_argument("--length-normalize", action="store_true", help="rank candidates by mean log-prob per token (OpenFlamingo's) instead of the sum")
     parser.add_argument("--limit", type=int, default=200, help="at most this many queries")
+    parser.add_argument("--results", metavar="FILE", help="write the results as JSON here (default: OUTPUT/eval.json of the run)")
     parser.add_argument("--generate", type=int, default=3, help="also print open-ended answers for this many queries")
 
 
 
 def run(args: argparse.Namespace) -> int:
     from flamboyance.flamingo_model.config import TrainConfig
+    from flamboyance.shards import storage
     from flamboyance.shards.config import load
 
     config = load(TrainConfig, args.config, args.overrides)
-    result = evaluate(config, args.support, args.queries, args.shots, args.rices, args.ensembles, args.prefix, args.limit, args.generate)
+    result = evaluate(
+        config, args.support, args.queries, args.shots, args.rices, args.ensembles, args.prefix, args.limit, args.generate,
+        args.length_normalize,
+    )
     if not result["queries"]:
         print("no usable query samples", file=sys.stderr)
         return 1
-    for truth, generated in result.pop("generated"):
+    for truth, generated in result["generated"]:
         print(f"truth: {truth!r}  generated: {generated!r}")
-    print(json.dumps(result))
+    path = args.results or storage.join(config.output, "eval.json")
+    storage.write_json(path, result)
+    print(json.dumps({k: v for k, v in result.items() if k != "generated"}))
+    print(f"results: {path}", file=sys.stderr)
     return 0
 
 
@@ -59,6 +68,7 @@ def evaluate(
     prefix: str = "",
     limit: int = 200,
     generate: int = 3,
+    length_normalize: bool = False,
 ) -> dict[str, Any]:
     """Few-shot accuracy of the run ``config`` describes, on pair shards ``queries`` with shots from ``support``.
 
@@ -74,12 +84,15 @@ def evaluate(
     if not query_examples:
         return {"queries": 0}
     candidates = sorted({query.answer for query in query_examples})
-    evaluator = FewShotEvaluator(trained.model, trained.tokenizer, support_examples, shots, rices, ensembles, config.seed, prefix)
+    evaluator = FewShotEvaluator(
+        trained.model, trained.tokenizer, support_examples, shots, rices, ensembles, config.seed, prefix, length_normalize
+    )
     return {
         "accuracy": evaluator.accuracy(query_examples, candidates),
         "chance": 1 / len(candidates),
         "queries": len(query_examples),
         "shots": shots,
         "rices": rices,
+        "length_normalize": length_normalize,
         "generated": [(query.answer, evaluator.answer(query)) for query in query_examples[:generate]],
     }

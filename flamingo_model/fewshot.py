@@ -12,6 +12,7 @@ ensemble averages the answer scores of several orderings of the shots.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from flamboyance.flamingo_model.generation import generate
 from flamboyance.flamingo_model.model import Flamingo
 from flamboyance.flamingo_model.scoring import candidate_log_likelihoods
 from flamboyance.flamingo_model.tokens import END_OF_CHUNK_TOKEN, IMAGE_TOKEN
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,28 +68,55 @@ def rices(query_embedding: torch.Tensor, support_embeddings: torch.Tensor, shots
 Prompt = tuple[list[int], torch.Tensor]
 
 
+def context_length(model: Flamingo) -> int | None:
+    """The most tokens the language model takes at once (None when its config does not say)."""
+    config = model.lm.config
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+
 def encode_prompt(
     model: Flamingo, tokenizer: Any, shots: list[FewShotExample], query: FewShotExample, with_images: bool = True,
-    caption_prefix: str = "Output:",
+    caption_prefix: str = "Output:", reserve: int = 0,
 ) -> Prompt:
-    """(token ids, visual tokens) of the prompt showing ``shots`` then the query's image and lead-in."""
+    """(token ids, visual tokens) of the prompt showing ``shots`` then the query's image and lead-in.
+
+    ``reserve`` tokens are kept free for the answer. A prompt that would not fit the LM's
+    context loses whole support examples, oldest first, with a warning; one that does not
+    fit even without them is refused with a clear message.
+    """
+    limit = context_length(model)
+    text = render_prompt(shots, query, with_images, caption_prefix)
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    dropped = 0
+    while limit is not None and len(ids) + reserve > limit and shots:
+        shots, dropped = shots[1:], dropped + 1
+        text = render_prompt(shots, query, with_images, caption_prefix)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+    if limit is not None and len(ids) + reserve > limit:
+        raise ValueError(f"the query alone needs {len(ids) + reserve} tokens, more than the LM's context of {limit}")
+    if dropped:
+        log.warning("prompt cut to fit the LM's context of %d tokens: %d oldest support example(s) left out", limit, dropped)
     device = next(model.parameters()).device
     images = [example.image for example in shots] if with_images else []
     stacked = torch.stack(images + [query.image]).to(device)
     media = model.encode_media(stacked[None, :, None])
-    text = render_prompt(shots, query, with_images, caption_prefix)
-    return tokenizer.encode(text, add_special_tokens=False), media
+    return ids, media
+
+
+def candidate_ids(tokenizer: Any, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:") -> list[list[int]]:
+    """The token ids of each candidate answer as it would follow the query's lead-in, ``<EOC>`` included."""
+    space = " " if lead_in(query, caption_prefix) else ""
+    return [tokenizer.encode(f"{space}{candidate}{END_OF_CHUNK_TOKEN}", add_special_tokens=False) for candidate in candidates]
 
 
 @torch.no_grad()
 def score_candidates(
-    model: Flamingo, tokenizer: Any, prompt: Prompt, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:"
+    model: Flamingo, tokenizer: Any, prompt: Prompt, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:",
+    length_normalize: bool = False,
 ) -> torch.Tensor:
-    """The log-likelihood of each candidate answer (ending in ``<EOC>``) after ``prompt``, [C]."""
-    space = " " if lead_in(query, caption_prefix) else ""
-    candidate_ids = [tokenizer.encode(f"{space}{candidate}{END_OF_CHUNK_TOKEN}", add_special_tokens=False) for candidate in candidates]
+    """The log-likelihood of each candidate answer (ending in ``<EOC>``) after ``prompt``, [C]; per token with ``length_normalize``."""
     ids, media = prompt
-    return candidate_log_likelihoods(model, ids, candidate_ids, media)
+    return candidate_log_likelihoods(model, ids, candidate_ids(tokenizer, query, candidates, caption_prefix), media, length_normalize)
 
 
 @torch.no_grad()
@@ -101,7 +131,8 @@ class FewShotEvaluator:
 
     ``shots=0`` gives zero-shot prompts with two text-only examples; ``use_rices`` picks
     shots by image similarity instead of at random; ``ensembles`` > 1 averages the
-    candidates' log-likelihoods over that many random orderings of the shots.
+    candidates' log-likelihoods over that many random orderings of the shots;
+    ``length_normalize`` ranks candidates by mean rather than summed log-probability.
     """
 
     def __init__(
@@ -114,12 +145,14 @@ class FewShotEvaluator:
         ensembles: int = 1,
         seed: int = 0,
         caption_prefix: str = "Output:",
+        length_normalize: bool = False,
+        reserve: int = 32,
     ) -> None:
         if shots > len(support) or (shots == 0 and len(support) < 2):
             raise ValueError(f"{len(support)} support examples cannot give {max(shots, 2)}-example prompts")
         self.model, self.tokenizer, self.support = model, tokenizer, support
         self.shots, self.use_rices, self.ensembles = shots, use_rices, max(1, ensembles)
-        self.caption_prefix = caption_prefix
+        self.caption_prefix, self.length_normalize, self.reserve = caption_prefix, length_normalize, reserve
         self.rng = random.Random(seed)
         self._support_embeddings: torch.Tensor | None = None
 
@@ -144,14 +177,17 @@ class FewShotEvaluator:
         prompts = []
         for number in range(self.ensembles):
             order = shots if number == 0 else self.rng.sample(shots, len(shots))
-            prompts.append(encode_prompt(self.model, self.tokenizer, order, query, with_images, self.caption_prefix))
+            prompts.append(encode_prompt(self.model, self.tokenizer, order, query, with_images, self.caption_prefix, self.reserve))
         return prompts
 
     @torch.no_grad()
     def scores(self, query: FewShotExample, candidates: list[str]) -> torch.Tensor:
         """Mean log-likelihood of each candidate answer over the ensemble's prompts, [C]."""
         return torch.stack(
-            [score_candidates(self.model, self.tokenizer, prompt, query, candidates, self.caption_prefix) for prompt in self.prompts(query)]
+            [
+                score_candidates(self.model, self.tokenizer, prompt, query, candidates, self.caption_prefix, self.length_normalize)
+                for prompt in self.prompts(query)
+            ]
         ).mean(0)
 
     def classify(self, query: FewShotExample, candidates: list[str]) -> str:

@@ -4,6 +4,11 @@ The prompt runs once through the model (prefill); afterwards each step feeds onl
 newest token, reusing the LM's key/value cache and the visual tokens computed for the
 prompt's images. New tokens attend to the prompt's last image, as text after an image
 does in training. Decoding stops at ``<EOC>``, the end of a chunk.
+
+Beam search follows Hugging Face's rule for when a beam ends: of the 2K best
+continuations at a step, an ``<EOC>`` finishes its beam only when it ranks among the top
+K; a lower-ranked ``<EOC>`` is passed over, so a beam never ends on a token the search
+itself would not have kept. Search stops once K beams have finished.
 """
 
 from __future__ import annotations
@@ -40,18 +45,20 @@ def generate(
     log_probs, cache = _step(model, prompt, media, index, None, len(prompt_ids))
     last_image = index[:, -1:]
 
-    # Each beam: (sum of log-probs, tokens). Finished beams are scored by length-normalised log-prob.
+    # Each beam: (sum of log-probs, tokens). Finished beams are scored by their sum over their
+    # length (the <EOC> included) to the power ``length_penalty``, as Hugging Face scores them.
     beams: list[tuple[float, list[int]]] = [(0.0, [])]
     finished: list[tuple[float, list[int]]] = []
     for step in range(max_new_tokens):
         totals = torch.tensor([score for score, _ in beams], device=device)[:, None] + log_probs
         top_scores, top_ids = totals.flatten().topk(min(2 * num_beams, totals.numel()))
         alive, origins = [], []
-        for score, flat in zip(top_scores.tolist(), top_ids.tolist()):
+        for rank, (score, flat) in enumerate(zip(top_scores.tolist(), top_ids.tolist())):
             origin, token = divmod(flat, log_probs.shape[-1])
             tokens = beams[origin][1]
             if token == model.eoc_id:
-                finished.append((score / max(1, len(tokens)) ** length_penalty, tokens))
+                if rank < num_beams:  # Hugging Face's rule: only an <EOC> among the top K ends a beam
+                    finished.append((score / (len(tokens) + 1) ** length_penalty, tokens))  # <EOC> counts, as in HF
             else:
                 alive.append((score, tokens + [token]))
                 origins.append(origin)

@@ -16,8 +16,9 @@ import torch
 from PIL import Image
 
 from flamboyance.flamingo_model.config import TrainConfig
-from flamboyance.flamingo_model.fewshot import FewShotExample, complete, encode_prompt, score_candidates
+from flamboyance.flamingo_model.fewshot import FewShotExample, candidate_ids, complete, encode_prompt
 from flamboyance.flamingo_model.model import Flamingo
+from flamboyance.flamingo_model.scoring import candidate_log_likelihoods
 from flamboyance.shards.loader.transforms import ImageTransform
 
 ImageInput = bytes | Image.Image
@@ -60,14 +61,18 @@ class TrainedFlamingo:
         """The answer to ``question`` about ``image``, in the ``Question: ... Answer:`` format."""
         return self._complete(self.example(image, question=question), support, max_new_tokens, num_beams)
 
-    def score(self, image: ImageInput, candidates: Sequence[str], support: Sequence[FewShotExample] = (), question: str | None = None) -> list[float]:
-        """The log-likelihood of each candidate text as the caption (or answer) of ``image``."""
+    def score(
+        self, image: ImageInput, candidates: Sequence[str], support: Sequence[FewShotExample] = (), question: str | None = None,
+        length_normalize: bool = False,
+    ) -> list[float]:
+        """The log-likelihood of each candidate text as the caption (or answer) of ``image``; per token with ``length_normalize``."""
         query = self.example(image, question=question)
-        prompt = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix)
-        return score_candidates(self.model, self.tokenizer, prompt, query, list(candidates), self.caption_prefix).tolist()
+        ids = candidate_ids(self.tokenizer, query, list(candidates), self.caption_prefix)
+        prompt, media = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix, max(map(len, ids)))
+        return candidate_log_likelihoods(self.model, prompt, ids, media, length_normalize).tolist()
 
     def _complete(self, query: FewShotExample, support: Sequence[FewShotExample], max_new_tokens: int, num_beams: int) -> str:
-        prompt = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix)
+        prompt = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix, max_new_tokens)
         return complete(self.model, self.tokenizer, prompt, max_new_tokens, num_beams)
 
 

@@ -15,12 +15,18 @@ from flamboyance.flamingo_model.model import Flamingo, media_index_of
 
 @torch.no_grad()
 def candidate_log_likelihoods(
-    model: Flamingo, prompt_ids: list[int], candidate_ids: list[list[int]], media: torch.Tensor | None
+    model: Flamingo,
+    prompt_ids: list[int],
+    candidate_ids: list[list[int]],
+    media: torch.Tensor | None,
+    length_normalize: bool = False,
 ) -> torch.Tensor:
-    """Sum of log p(candidate tokens | prompt, images) for each candidate, as a [C] tensor.
+    """log p(candidate tokens | prompt, images) for each candidate, as a [C] tensor.
 
-    ``media`` [1, N, R, D] holds the visual tokens of the prompt's images (``encode_media``).
-    All candidates run as one right-padded batch.
+    The sum over the candidate's tokens by default; with ``length_normalize`` the mean per
+    token, as OpenFlamingo ranks classes, which stops long candidates from losing only
+    for their length. ``media`` [1, N, R, D] holds the visual tokens of the prompt's
+    images (``encode_media``). All candidates run as one right-padded batch.
     """
     if not candidate_ids or any(not ids for ids in candidate_ids):
         raise ValueError("every candidate needs at least one token")
@@ -39,5 +45,6 @@ def candidate_log_likelihoods(
     scores = []
     for row, ids in enumerate(candidate_ids):
         start = len(prompt_ids) - 1  # log_probs[t] predicts token t + 1
-        scores.append(log_probs[row, start : start + len(ids)].sum())
+        tokens = log_probs[row, start : start + len(ids)]
+        scores.append(tokens.mean() if length_normalize else tokens.sum())
     return torch.stack(scores)

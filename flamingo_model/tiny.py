@@ -147,12 +147,13 @@ def pretrain_tiny_lm(
     batch_size: int = 16,
     lr: float = 3e-3,
     seed: int = 0,
+    log_every: int = 0,
 ) -> list[float]:
     """Teach a tiny LM the language of ``texts`` (text only), so it starts like a pretrained LM.
 
     Flamingo freezes a *pretrained* LM; a randomly initialised one cannot even express
     a confident next-token distribution, so its frozen copy would hide whether the
-    visual pathway learned anything. Returns the loss per step.
+    visual pathway learned anything. Returns the loss per step; prints it every ``log_every`` steps.
     """
     import random
 
@@ -170,4 +171,6 @@ def pretrain_tiny_lm(
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+        if log_every and len(losses) % log_every == 0:
+            print(f"language model step {len(losses)}  loss {losses[-1]:.3f}", flush=True)
     return losses

@@ -23,7 +23,7 @@ class DatasetConfig:
     """One pair dataset: its shards (paths, globs or URLs) and the weight of its loss."""
 
     name: str
-    shards: list[str]
+    shards: list[str] | str  # one path or glob, or a list of them
     weight: float = 1.0
 
     def __post_init__(self) -> None:

@@ -36,7 +36,7 @@ def run_demo_encoder(pairs_dir: str, workdir: str, steps: int = 150, overrides: 
             "data.num_workers=1",
             "optim.lr=0.001",
             "optim.warmup_steps=10",
-            "log.every=25",
+            "log.every=5",
             "checkpoint.every=50",
             f"eval.zero_shot_folder={labelled}",
             *overrides,

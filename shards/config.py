@@ -3,7 +3,10 @@
 Every job (build, pretrain-encoder, train) describes its settings as nested dataclasses
 with defaults. A YAML file overrides some of them and ``key.sub=value`` strings from the
 command line override those. Unknown keys are an error that names the key, so a typo
-never silently falls back to a default.
+never silently falls back to a default; so are values of the wrong type and negative
+numbers (no setting of ours is meaningfully negative), all reported as one-line
+``ConfigError`` before any work (or Ray) starts. ``--set`` can reach into lists by index:
+``datasets.0.urls=[a.tar]``.
 """
 
 from __future__ import annotations
@@ -50,8 +53,68 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
             default = known[name].default_factory()
             if isinstance(default, dict):
                 value = {**default, **value}
+        _check(value, hints[name], f"{where}{name}")
         values[name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:  # a dataclass's own checks (__post_init__)
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {error}") from None
+
+
+_TYPE_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _check(value: Any, hint: Any, name: str) -> None:
+    """Raise ConfigError unless ``value`` fits the type ``hint`` (shallowly) and is not negative."""
+    if not _fits(value, hint):
+        raise ConfigError(f"{name} must be {_describe(hint)}, not {value!r}")
+    numbers = list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 for v in numbers):
+        raise ConfigError(f"{name} must not be negative, not {value!r}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, (hint, dict))
+    if origin in (list, set, frozenset) or (origin is tuple and (not args or args[-1] is Ellipsis)):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            return False
+        return not args or all(_fits(item, args[0]) for item in value)
+    if origin is tuple:  # a fixed-length tuple such as tuple[float, float]
+        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args))
+    if origin is dict:
+        return isinstance(value, dict)
+    return True  # other annotations: left to the dataclass
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("empty (null)" if arg is type(None) else _describe(arg) for arg in args)
+    if origin in (list, tuple, set, frozenset):
+        return "a list" + (f" of {_describe(args[0])}s" if args and args[0] in _TYPE_NAMES else "")
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(hint):
+        return "a mapping of settings"
+    return _TYPE_NAMES.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -70,24 +133,67 @@ def _plain(value: Any) -> Any:
 
 
 def load(cls: type[T], path: str | None = None, overrides: Iterable[str] = ()) -> T:
-    """Defaults of ``cls``, then the YAML file at ``path``, then ``a.b=value`` overrides."""
+    """Defaults of ``cls``, then the YAML file at ``path``, then ``a.b=value`` overrides (``a.0.b`` indexes a list)."""
     data: dict[str, Any] = {}
     if path:
-        with storage.open_input(path) as stream:
-            loaded = yaml.safe_load(stream.read()) or {}
+        try:
+            with storage.open_input(path) as stream:
+                loaded = yaml.safe_load(stream.read()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read it ({error.strerror or error})") from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         data = loaded
+    defaults: dict[str, Any] | None = None
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep:
             raise ConfigError(f"override {override!r} is not of the form key.sub=value")
-        node = data
         parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _list_item(node, part, key)
+                continue
+            if part not in node:
+                defaults = defaults if defaults is not None else to_dict(cls())  # type: ignore[call-arg]
+                default = _at(defaults, parts[: depth + 1])
+                # Lists are copied from the defaults so that one item can be changed by index.
+                node[part] = default if isinstance(default, list) else {}
+            node = node[part]
+        value = yaml.safe_load(raw)
+        if isinstance(node, list):
+            _list_item(node, parts[-1], key)  # refuses an index out of range
+            node[int(parts[-1])] = value
+        elif isinstance(node, dict):
+            node[parts[-1]] = value
+        else:
+            raise ConfigError(f"override {override!r}: {'.'.join(parts[:-1])} is not a group of settings")
     return from_dict(cls, data)
+
+
+def _list_item(items: list, part: str, key: str) -> Any:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(f"override {key!r}: {part!r} is not an index of a list of {len(items)}")
+    return items[int(part)]
+
+
+def _at(data: Any, parts: list[str]) -> Any:
+    """The value at a dotted path of plain data (None where the path does not exist)."""
+    for part in parts:
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+    return data
 
 
 def _dataclass_type(hint: Any) -> type | None:

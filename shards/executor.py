@@ -61,11 +61,35 @@ def check_plan(output: str, plan: dict[str, Any]) -> None:
     path = storage.join(output, PLAN_FILE)
     if not storage.exists(path):
         storage.write_json(path, plan)
-    elif storage.read_json(path) != plan:
-        raise PlanMismatch(
-            f"{output} holds a run of other inputs or settings ({path}); "
-            "use a new output folder, or delete it to start over"
-        )
+    else:
+        differences = plan_differences(storage.read_json(path), plan)
+        if differences:
+            shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
+            raise PlanMismatch(
+                f"{output} holds a run of other inputs or settings ({shown}); use a new output folder, or delete it to start over"
+            )
+
+
+def plan_differences(recorded: Any, new: Any, where: str = "") -> list[str]:
+    """What differs between two plans, as ``path: recorded -> new`` lines (units summarised)."""
+    if isinstance(recorded, dict) and isinstance(new, dict):
+        lines = []
+        for key in sorted(set(recorded) | set(new), key=str):
+            path = f"{where}.{key}" if where else str(key)
+            if key not in recorded or key not in new:
+                lines.append(f"{path}: {'absent' if key not in recorded else _short(recorded[key])} -> {'absent' if key not in new else _short(new[key])}")
+            elif path == "units":
+                if recorded[key] != new[key]:
+                    lines.append(f"units: {len(recorded[key])} planned before, {len(new[key])} now")
+            else:
+                lines += plan_differences(recorded[key], new[key], path)
+        return lines
+    return [] if recorded == new else [f"{where}: {_short(recorded)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_markers(folder: str) -> dict[str, dict]:
@@ -141,8 +165,7 @@ def run_pending(
     failed: dict[str, str] = {}
     if not pending:
         return failed
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_ray(ray_address)
     display = ProgressDisplay(total_units=len(units), done_units=len(units) - len(pending), enabled=show_progress)
     tasks = {submit(unit, display.actor): unit for unit in pending}
     waiting = list(tasks)
@@ -159,6 +182,34 @@ def run_pending(
         display.refresh()
     display.close()
     return failed
+
+
+class RayUnavailable(RuntimeError):
+    """Ray could not be started or reached; the message says why in one line."""
+
+
+def start_ray(address: str | None = None) -> None:
+    """Start a local Ray, or connect to the cluster at ``address``; explain a failure in one line.
+
+    Ray's own errors on start-up are long and name internals; the usual causes are a
+    cluster address that does not answer, and a cluster that requires an auth token
+    (Ray 2.60+ with ``RAY_AUTH_MODE=token``).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as error:  # noqa: BLE001 - every start-up failure becomes one line
+        text = " ".join(str(error).split())
+        if "token" in text.lower() or "auth" in text.lower():
+            hint = "the cluster requires authentication: set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN) in this environment"
+        elif address:
+            hint = f"no Ray cluster answered at {address!r} in time: check the address (ray status on the head node) and the network"
+        else:
+            hint = "a local Ray could not start: check free memory and /tmp space, or pass --ray-address of a running cluster"
+        raise RayUnavailable(f"{hint} ({type(error).__name__}: {text[:200]})") from None
 
 
 def _error_summary(error: BaseException) -> str:

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import re
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
@@ -46,6 +47,21 @@ class Drawing:
     def caption(self) -> str:
         article = "An" if self.colour[0] in "aeiou" else "A"
         return f"{article} {self.colour} {self.shape} on a {self.background} background."
+
+    @classmethod
+    def from_caption(cls, caption: str) -> Drawing | None:
+        """The drawing a ``caption`` describes, or None for text of another form."""
+        found = _CAPTION.fullmatch(caption.strip())
+        if found is None or found["shape"] not in SHAPES or found["colour"] not in COLOURS or found["background"] not in BACKGROUNDS:
+            return None
+        return cls(found["shape"], found["colour"], found["background"])
+
+    def alternatives(self) -> list[str]:
+        """The captions of every colour and shape on this drawing's background, its own among them (a close-ended task)."""
+        return [Drawing(shape, colour, self.background).caption for colour in COLOURS for shape in SHAPES]
+
+
+_CAPTION = re.compile(r"An? (?P<colour>\w+) (?P<shape>\w+) on a (?P<background>\w+) background\.")
 
 
 def draw(drawing: Drawing, size: tuple[int, int], rng: random.Random) -> Image.Image:
@@ -117,8 +133,14 @@ def jpeg(drawing: Drawing, size: int, rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
-def write_shape_pairs(folder: str, count: int, seed: int = 0, size: int = 64, per_shard: int = 100) -> list[str]:
-    """Write ``count`` captioned drawings as pair shards in ``folder``; returns the shard paths."""
+def write_shape_pairs(
+    folder: str, count: int, seed: int = 0, size: int = 64, per_shard: int = 100, varied: bool = True
+) -> list[str]:
+    """Write ``count`` captioned drawings as pair shards in ``folder``; returns the shard paths.
+
+    Captions are varied wordings, or with ``varied=False`` always ``Drawing.caption`` (the
+    demo site's own form, which ``Drawing.from_caption`` reads back).
+    """
     rng = random.Random(seed)
     with ShardWriter(folder, f"shapes{seed}", max_samples=per_shard) as writer:
         for number in range(count):
@@ -128,8 +150,8 @@ def write_shape_pairs(folder: str, count: int, seed: int = 0, size: int = 64, pe
                 {
                     "__key__": key,
                     "jpg": jpeg(drawing, size, rng),
-                    "txt": caption_for(drawing, rng),
-                    "json": json.dumps({"key": key, "shape": drawing.shape, "colour": drawing.colour}),
+                    "txt": caption_for(drawing, rng) if varied else drawing.caption,
+                    "json": json.dumps({"key": key, "shape": drawing.shape, "colour": drawing.colour, "background": drawing.background}),
                 }
             )
     write_manifest(folder, [info.to_json() for info in writer.shards])

@@ -1,13 +1,21 @@
-"""Shared fixtures: where the real data lives, and how its absence is reported.
+"""Shared fixtures: where the real data lives, how its absence is reported, and the network tripwire.
 
 The real web pages in ``../shared/data`` sit beside the project root. Tests that need
 them skip with a reason when the folder is missing, except where
 ``FLAMBOYANCE_REQUIRE_SHARED=1`` (set in CI), where a missing folder is a failure.
+
+Tests talk to loopback only. The autouse ``network_tripwire`` makes any connection from
+the test process to another address fail before a packet is sent, and fails the test
+even if the code under test catches the error (a crawler counts failed fetches): the
+address-guard tests hand the crawler private addresses, and a regression in the guard
+must never reach the network.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,6 +32,49 @@ def _shared(subpath: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+class NonLoopbackConnection(ConnectionRefusedError):
+    """Raised by the tripwire instead of connecting to an address outside the loopback range."""
+
+
+def is_loopback(address: object) -> bool:
+    """Whether a socket address (an (host, port, ...) tuple, or a Unix path) stays on this machine."""
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths and abstract sockets
+    host = address[0]
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return False  # a name the socket would resolve itself: not allowed
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+@pytest.fixture(autouse=True)
+def network_tripwire(monkeypatch):
+    """Refuse, and record, every connect() from this process to a non-loopback address."""
+    attempts: list[object] = []
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded(original):
+        def call(self, address):
+            if self.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address):
+                attempts.append(address)
+                raise NonLoopbackConnection(f"test tripwire: connection to {address!r} refused (tests use loopback only)")
+            return original(self, address)
+
+        return call
+
+    monkeypatch.setattr(socket.socket, "connect", guarded(connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(connect_ex))
+    yield attempts
+    if attempts:
+        pytest.fail(f"the test tried to connect to non-loopback addresses: {attempts}")
 
 
 @pytest.fixture(scope="session")

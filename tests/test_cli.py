@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from flamboyance.cli import main
 
 
@@ -30,20 +28,3 @@ def test_user_mistakes_are_reported_without_a_traceback(tmp_path, capsys):
     warc.write_bytes(b"")
     assert main(["build", "--warc", str(warc), "--output", str(tmp_path / "o"), "--set", "images.sise=1"]) == 2
     assert "images.sise" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end_and_resumes(tmp_path):
-    first = run("demo", "--workdir", str(tmp_path / "demo"), "--no-progress")
-    assert first.returncode == 0, first.stderr
-    assert "44 documents written" in first.stdout  # 40 articles and 4 mirrors of them
-    assert "<image 0:" in first.stdout  # the inspected document shows its images in place
-    assert "documents dropped: text 4" in first.stdout  # dedup keeps one copy of each mirror
-    assert (tmp_path / "demo" / "build" / "report.html").exists()
-    again = run("demo", "--workdir", str(tmp_path / "demo"), "--no-progress")
-    assert again.returncode == 0, again.stderr
-    assert "already done" in again.stdout
-
-    inspected = run("inspect", str(tmp_path / "demo" / "dedup"), "--limit", "2")
-    assert inspected.returncode == 0
-    assert inspected.stdout.count("=== ") == 2 and "https://demo.flamboyance.invalid/img/" in inspected.stdout

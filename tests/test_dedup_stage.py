@@ -12,6 +12,7 @@ import io
 import json
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,20 @@ def test_the_command_resumes_a_finished_run_and_prints_what_it_dropped(planted, 
     printed = capsys.readouterr().out
     assert "3 already done" in printed and "12 read, 7 written" in printed
     assert "documents dropped: image_set 1, near 1, paragraphs_repeated 1, text 1, url 1" in printed
+
+
+def test_stats_report_and_inspect_read_a_dedup_output(deduplicated, capsys):
+    """``flamboyance stats`` and ``inspect --dropped-by`` understand dedup.json: its funnel and its drops."""
+    from flamboyance.filter.inspect_command import print_dropped
+    from flamboyance.filter.report.funnel import funnel, load_build
+    from flamboyance.filter.report.html import write_report
+
+    output, result = deduplicated
+    stats, report = load_build(str(output))
+    rows = {row.step: row for row in funnel(stats, report)}
+    assert rows["read"].documents == 12 and rows["written"].documents == 7
+    assert rows["dedup_documents"].dropped == 5 and rows["dedup_documents"].documents == 7
+    assert "dedup_documents" in Path(write_report(str(output), stats, report)).read_text()
+    assert print_dropped(str(output), "dedup_documents", sys.stdout, limit=10) == 0
+    shown = capsys.readouterr().out
+    assert "dedup_documents: dropped 5 of 12" in shown and shown.count("--- dedup_documents:") == 5

@@ -101,3 +101,59 @@ def test_few_shot_zero_shot_rices_and_ensembles_rank_all_candidates(parts):
     assert isinstance(FewShotEvaluator(model, tokenizer, support, shots=2).answer(queries[0], max_new_tokens=4), str)
     with pytest.raises(ValueError, match="support examples"):
         FewShotEvaluator(model, tokenizer, support[:1], shots=0)
+
+
+def test_beam_search_ends_beams_as_hugging_face_does(parts):
+    """With the gates closed Flamingo is its LM; our beam search then matches HF's own, <EOC> as the end token.
+
+    The rule tested: an <EOC> ends a beam only when it ranks among the top K of the 2K
+    continuations; HF's ``generate`` is the reference.
+    """
+    model, tokenizer = parts
+    closed = build_flamingo(tiny_lm("llama", len(tokenizer)), tiny_vit(), tokenizer, SMALL).eval()  # gates at zero
+    torch.manual_seed(3)
+    for layer in closed.lm.parameters():  # a sharper LM, so that <EOC> competes with other tokens
+        layer.data.mul_(3.0)
+    prompts = ["Output: A red", "Output:", "Question: what is it? Answer: A", "Output: A blue star"]
+    checked = 0
+    for text in prompts:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        ours = generate(closed, ids, None, max_new_tokens=8, num_beams=3)
+        with torch.no_grad():
+            theirs = closed.lm.generate(
+                torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long), num_beams=3, do_sample=False,
+                max_new_tokens=8, eos_token_id=closed.eoc_id, pad_token_id=closed.eoc_id, early_stopping=True, length_penalty=1.0,
+            )[0, len(ids):].tolist()
+        if theirs and theirs[-1] == closed.eoc_id:
+            theirs = theirs[:-1]
+        theirs = [t for t in theirs if t != closed.eoc_id]
+        assert ours == theirs, text
+        checked += 1
+    assert checked == len(prompts)
+
+
+def test_candidates_can_be_ranked_by_mean_log_probability(parts):
+    model, tokenizer = parts
+    ids, media = prompt_and_media(model, tokenizer)
+    candidates = [tokenizer.encode(f" {answer}<EOC>", add_special_tokens=False) for answer in ANSWERS[:5]]
+    summed = candidate_log_likelihoods(model, ids, candidates, media)
+    mean = candidate_log_likelihoods(model, ids, candidates, media, length_normalize=True)
+    torch.testing.assert_close(mean, summed / torch.tensor([float(len(c)) for c in candidates]))
+
+
+def test_a_prompt_too_long_for_the_lm_loses_its_oldest_shots_with_a_warning(caplog):
+    from flamboyance.flamingo_model.fewshot import encode_prompt
+
+    tokenizer = tiny_tokenizer([f"Output: {answer}" for answer in ANSWERS] * 4)
+    model = build_flamingo(tiny_lm("gpt2", len(tokenizer), context=40), tiny_vit(), tokenizer, SMALL).eval()
+    examples = shape_examples(6, ImageTransform(ImageTransformConfig(size=32)), seed=3)
+    support, query = examples[:5], examples[5]
+    full = len(tokenizer.encode(render_prompt(support, query), add_special_tokens=False))
+    assert full > 40  # five shots do not fit
+    with caplog.at_level("WARNING"):
+        ids, media = encode_prompt(model, tokenizer, support, query, reserve=10)
+    assert len(ids) + 10 <= 40 and "oldest support example" in caplog.text
+    kept = media.shape[1] - 1  # visual tokens of the shots left, then the query's
+    assert ids == tokenizer.encode(render_prompt(support[-kept:], query), add_special_tokens=False)  # the newest stayed
+    with pytest.raises(ValueError, match="more than the LM's context"):
+        encode_prompt(model, tokenizer, support, query, reserve=39)

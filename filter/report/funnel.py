@@ -23,6 +23,7 @@ QUANTITIES = ("documents", "images", "words")
 AFTER_FETCH = ("fetched", "pixels", "final")
 
 STATS, FILTERS = "stats.json", "filters.json"
+DEDUP_REPORT = "dedup.json"  # what a dedup pass writes instead of filters.json (filter/dedup/stage.py)
 
 
 @dataclass
@@ -40,17 +41,26 @@ class FunnelRow:
 
 
 def load_build(output: str) -> tuple[Stats, FilterReport | None]:
-    """A build's merged counters and filter report (None when it ran without filters)."""
-    stats_path, filters_path = storage.join(output, STATS), storage.join(output, FILTERS)
+    """A build's (or a dedup pass's) merged counters and drop report (None when a build ran without filters).
+
+    A dedup output keeps its report in ``dedup.json``, in the same form as a build's
+    ``filters.json``, so the funnel, the HTML report and ``inspect --dropped-by`` read both.
+    """
+    stats_path = storage.join(output, STATS)
     if not storage.exists(stats_path):
-        raise FileNotFoundError(f"{output}: no {STATS}; is this the output folder of a finished build?")
+        raise FileNotFoundError(f"{output}: no {STATS}; is this the output folder of a finished build or dedup?")
     stats = Stats.from_json(storage.read_json(stats_path))
-    report = FilterReport.from_json(storage.read_json(filters_path)) if storage.exists(filters_path) else None
-    return stats, report
+    for name in (FILTERS, DEDUP_REPORT):
+        path = storage.join(output, name)
+        if storage.exists(path):
+            return stats, FilterReport.from_json(storage.read_json(path))
+    return stats, None
 
 
 def funnel(stats: Stats, report: FilterReport | None) -> list[FunnelRow]:
-    """Rows from ``extracted`` through each step (and ``fetched``) to ``written``."""
+    """Rows from ``extracted`` through each step (and ``fetched``) to ``written``; for a dedup output, from ``read``."""
+    if report is not None and all(name.startswith("dedup_") for name in report.steps):
+        return _dedup_funnel(stats, report)
     steps = list(report.steps.values()) if report is not None else []
     start = {
         "documents": stats.get("pages/parsed") - stats.get("pages/empty"),
@@ -74,6 +84,20 @@ def funnel(stats: Stats, report: FilterReport | None) -> list[FunnelRow]:
     measured_images = any("images" in step.volume_in for step in steps if step.name.split("/")[0] in AFTER_FETCH)
     images = last.images if measured_images else stats.get("images/attached")
     rows.append(FunnelRow("written", stats.get("documents/written"), images, last.words))
+    return rows
+
+
+def _dedup_funnel(stats: Stats, report: FilterReport) -> list[FunnelRow]:
+    """A dedup pass: documents read, then what each rule removed (documents, paragraphs or images), then written."""
+    rows = [FunnelRow("read", stats.get("documents/read"), None, None)]
+    for step in report.steps.values():
+        documents, images = rows[-1].documents, rows[-1].images
+        if step.name == "dedup_documents":
+            documents = step.kept
+        elif step.name == "dedup_images":
+            images = step.kept
+        rows.append(FunnelRow(step.name, documents, images, None, dropped=step.inputs - step.kept))
+    rows.append(FunnelRow("written", stats.get("documents/written"), rows[-1].images, None))
     return rows
 
 
