@@ -175,16 +175,22 @@ def test_foreign_mmc4_images_go_before_their_sentence_and_are_normalised(tmp_pat
     node = imported.images()[0]
     assert Image.open(io.BytesIO(payloads[0])).format == "JPEG" and (node.width, node.height) == (480, 320)
     assert (node.original_width, node.original_format) == (900, "PNG")
+    # Each image with its matched sentence is an image-text pair, as MMC4 pairs them.
+    assert manifests[PAIRS]["samples"] == 2
+    samples = iter_samples(shard_paths(str(tmp_path / "out" / PAIRS))[0])
+    pairs = {json.loads(sample["json"])["image"]["url"].rsplit("/", 1)[1]: sample["txt"].decode() for sample in samples}
+    assert pairs == {"a.png": "Second sentence.", "b.png": "Third sentence."}
 
 
 def obelics_row(site_url: str, names: list[str]) -> dict:
-    """A row as HuggingFaceM4/OBELICS publishes it: image URLs, no bytes."""
+    """A row as HuggingFaceM4/OBELICS publishes it: image URLs, no bytes, alt text in the metadata."""
     images, texts, metadata = [], [], []
     for number, name in enumerate(names):
         url = f"{site_url}/I/m/{quote(name)}"
         images += [None, url]
         texts += [f"Paragraph {number} before the picture.", None]
-        metadata += [None, {"document_url": f"{site_url}/A/page.html", "src": url, "unformatted_src": url, "alt_text": name}]
+        alt = "Cover of " + name.rsplit(".", 1)[0].replace("_", " ")
+        metadata += [None, {"document_url": f"{site_url}/A/page.html", "src": url, "unformatted_src": url, "alt_text": alt, "rendered_width": 220}]
     general = {"url": f"{site_url}/A/page.html", "warc_filename": "crawl-data/CC-MAIN-2023/x.warc.gz", "warc_record_offset": 42, "warc_record_length": 100}
     return {"images": images, "metadata": json.dumps(metadata), "general_metadata": json.dumps(general), "texts": texts}
 
@@ -206,9 +212,13 @@ def test_published_obelics_rows_import_with_images_fetched_or_counted(wiki_site:
     fetch = FetchConfig(allow_private=True, retries=0)
     write_imported(read_obelics([str(tmp_path / "published.parquet")], stats), str(tmp_path / "fetched"), stats, fetch=fetch)
     (document, payloads), = read_built(str(tmp_path / "fetched"), Stats())
-    assert [node.alt for node in document.images()] == names and len(payloads) == 3
+    alts = [node.alt for node in document.images()]
+    assert alts == ["Cover of " + name.rsplit(".", 1)[0].replace("_", " ") for name in names] and len(payloads) == 3
     assert all(Image.open(io.BytesIO(payload)).format == "JPEG" for payload in payloads)
     assert stats.get("images/attached") == 3
+    # Each image with its alt text is an image-text pair, as OBELICS' users pair them.
+    captions = [sample["txt"].decode() for sample in iter_samples(shard_paths(str(tmp_path / "fetched" / PAIRS))[0])]
+    assert captions == alts
 
 
 def test_unreadable_input_files_are_counted_not_fatal(wiki_build: Path, tmp_path: Path) -> None:  # noqa: F811
