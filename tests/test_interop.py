@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from interop_fixtures import command, wiki_build  # noqa: F401
+from interop_fixtures import command, tiny_open_clip, wiki_build  # noqa: F401
 from loader_fixtures import jpeg
 from PIL import Image
 
@@ -88,6 +88,23 @@ def test_mmc4_export_reads_in_openflamingo_and_back_into_the_same_documents(wiki
 
     assert command(import_command, ["--format", "mmc4", str(tmp_path / "mmc4/mmc4-00000.tar"), str(tmp_path / "back")]) == 0
     assert documents(tmp_path / "back") == documents(wiki_build)
+
+
+def test_mmc4_export_with_an_open_clip_encoder_has_its_similarities_and_imports_back(wiki_build: Path, tmp_path: Path) -> None:  # noqa: F811
+    encoder = str(tiny_open_clip(tmp_path / "clip"))
+    argv = ["--format", "mmc4", "--encoder", encoder, "--min-image-bytes", "0", str(wiki_build), str(tmp_path / "mmc4")]
+    assert command(export_command, argv) == 0
+    values = set()
+    for sample in iter_samples(str(tmp_path / "mmc4/mmc4-00000.tar")):
+        data = json.loads(sample["json"])
+        for info, row in zip(data["image_info"], data["similarity_matrix"], strict=True):
+            assert len(row) == len(data["text_list"]) and all(-1.0 <= value <= 1.0 for value in row)
+            assert info["matched_text_index"] == row.index(max(row)) and info["matched_sim"] == max(row)
+            values.update(row)
+    assert len(values) > 100  # real cosines, not the stand-in's 0 and 1
+    assert command(import_command, ["--format", "mmc4", str(tmp_path / "mmc4/mmc4-00000.tar"), str(tmp_path / "back")]) == 0
+    assert documents(tmp_path / "back") == documents(wiki_build)
+    assert command(export_command, ["--format", "obelics", "--encoder", encoder, str(wiki_build), str(tmp_path / "wrong")]) == 2
 
 
 def built_document(key: str, layout: str) -> tuple[Document, list[bytes]]:
