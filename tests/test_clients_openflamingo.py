@@ -79,6 +79,7 @@ def preprocess(data_module, data: dict, tokenizer, image_processor):
     )
 
 
+@pytest.mark.slow
 def test_openflamingo_keeps_most_wiki_documents_with_images_where_the_page_had_them(exported, tokenizer, image_processor, monkeypatch) -> None:
     data_module = openflamingo_data()
     # Every exported document is one OpenFlamingo can use (its coin that drops half the
@@ -118,6 +119,7 @@ def test_openflamingo_keeps_most_wiki_documents_with_images_where_the_page_had_t
           f"({over_cap} over floor beyond the {MAX_IMAGES}-image cap); its coin (seed 0) keeps {kept} documents with {coin_images} images")
 
 
+@pytest.mark.slow
 def test_get_mmc4_dataset_delivers_batches_and_ends(mmc4_export: Path, tokenizer, image_processor) -> None:
     data_module = openflamingo_data()
     args = argparse.Namespace(
