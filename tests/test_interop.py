@@ -155,6 +155,10 @@ def test_mmc4_with_an_encoder_matches_images_by_similarity_and_import_restores_t
     shards = mmc4.export([(document, payloads), (twin, payloads)], str(tmp_path / "out"), stats, similarity=similarity, min_image_bytes=0)
     rows = [json.loads(sample["json"]) for sample in iter_samples(shards[0])]
     assert [row["could_have_url_duplicate"] for row in rows] == [0, 1]
+    # A training threshold above every image's similarity leaves nothing usable: dropped, not a dead shard.
+    stats = Stats()
+    assert mmc4.export([(document, payloads)], str(tmp_path / "strict"), stats, similarity=similarity, min_image_bytes=0, min_similarity=0.5) == []
+    assert stats.get("export/documents/dropped/no_image_over_similarity") == 1
     (back, back_payloads), _ = mmc4.read(shards, Stats())
     assert (back.to_json(), back_payloads) == (document.to_json(), payloads)
 

@@ -23,13 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="mmc4: drop documents with no image this large (default 11000, OpenFlamingo's floor; 0 keeps all)",
     )
+    parser.add_argument(
+        "--min-similarity",
+        type=float,
+        default=None,
+        help="mmc4: also drop documents with no such image matched at this similarity (the --mmc4_textsim_threshold you train with)",
+    )
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The format's own keyword arguments; a user error when an option does not belong to the format."""
     if args.format == "obelics":
-        if args.encoder or args.min_image_bytes is not None:
-            raise ValueError("--encoder and --min-image-bytes apply to --format mmc4")
+        if args.encoder or args.min_image_bytes is not None or args.min_similarity is not None:
+            raise ValueError("--encoder, --min-image-bytes and --min-similarity apply to --format mmc4")
         return {"image_bytes": args.image_bytes}
     if args.image_bytes:
         raise ValueError("--image-bytes applies to --format obelics")
@@ -40,6 +46,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         options["similarity"] = clip_similarity(args.encoder)
     if args.min_image_bytes is not None:
         options["min_image_bytes"] = args.min_image_bytes
+    if args.min_similarity is not None:
+        options["min_similarity"] = args.min_similarity
     return options
 
 

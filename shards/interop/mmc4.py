@@ -32,7 +32,9 @@ nothing of it, and a shard of nothing but such documents makes its loader re-rea
 shard forever (``with_epoch`` repeats a pipeline that yields nothing). Smaller images
 in kept documents stay (other readers may want them) and are counted
 (``export/images/under_floor``). ``min_image_bytes=0`` exports every document with
-text. ``could_have_url_duplicate`` is 1 for a document whose URL an earlier exported
+text. With an encoder, give ``min_similarity`` the ``--mmc4_textsim_threshold`` the
+training will use, and documents none of whose images would pass it are dropped too
+(``no_image_over_similarity``) for the same reason. ``could_have_url_duplicate`` is 1 for a document whose URL an earlier exported
 document had. Beside the manifest, ``sizes.json`` gives OpenFlamingo's
 ``get_dataset_size`` the counts. Our own fields ride along under ``flamboyance`` keys,
 so import restores the document.
@@ -118,10 +120,13 @@ def export(
     per_file: int = 1000,
     similarity: Similarity | None = None,
     min_image_bytes: int = OPENFLAMINGO_MIN_BYTES,
+    min_similarity: float | None = None,
 ) -> list[str]:
     """Write ``output/mmc4-NNNNN.tar`` shards of ``per_file`` documents, manifest and sizes.json; return the shards.
 
-    Documents without text, or without an image of ``min_image_bytes`` or more, are dropped and counted.
+    Documents without text, or without an image of ``min_image_bytes`` or more (whose
+    ``matched_sim`` is at least ``min_similarity``, when given: the threshold the
+    trainer will use), are dropped and counted.
     """
     seen_urls: set[str] = set()
     with ShardWriter(output, "mmc4", max_samples=per_file) as writer:
@@ -132,6 +137,11 @@ def export(
             data = to_mmc4(document, payloads, similarity)
             if data is None:
                 stats.add("export/documents/dropped/no_text")
+                continue
+            if min_similarity is not None and not any(
+                len(payload) >= min_image_bytes and info["matched_sim"] >= min_similarity for payload, info in zip(payloads, data["image_info"])
+            ):
+                stats.add("export/documents/dropped/no_image_over_similarity")
                 continue
             data["could_have_url_duplicate"] = int(document.url in seen_urls)
             seen_urls.add(document.url)
