@@ -70,7 +70,7 @@ def restore(ours: dict[str, Any], url: str, nodes: list[Node], source: dict[str,
         language=ours.get("language"),
         fetch_date=ours.get("fetch_date"),
         source=source,
-        meta=ours.get("meta") or meta,
+        meta=ours["meta"] if "meta" in ours else meta,
     )
 
 

@@ -8,12 +8,15 @@ dict per image (``document_url``, ``unformatted_src``, ``src``, ``alt_text``,
 ``general_metadata`` is a JSON string with the page ``url`` and its Common Crawl
 location (``warc_filename``, ``warc_record_offset``, ``warc_record_length``).
 
-Export writes exactly these columns, plus ``image_bytes`` (list of JPEG payloads, None
-at text positions): OBELICS publishes URLs only and leaves the download to its users,
-and readers that do not know the column ignore it. Our own fields ride along under
-``flamboyance`` keys (the image node in its metadata dict; the document's key, title,
-language, source, meta and text tags in general_metadata), so import restores the
-document exactly; OBELICS readers ignore them too.
+Export writes exactly these four columns by default, so ``datasets.load_dataset`` with
+OBELICS' own Features reads the files. OBELICS publishes URLs only and leaves the
+download to its users; ``image_bytes=True`` (``flamboyance export --image-bytes``)
+adds a fifth column, ``image_bytes`` (JPEG payloads, None at text positions), for
+readers that want the pictures without fetching them (ours; HF ``datasets`` loads it
+with Features that name it). Our own fields ride along under ``flamboyance`` keys (the
+image node in its metadata dict; the document's key, title, language, source, meta and
+text tags in general_metadata), so import restores the document exactly; OBELICS
+readers ignore them.
 
 Import takes image bytes from ``image_bytes``, else from ``images`` entries that are bytes
 or ``{"bytes": ..., "path": ...}`` structs (a Hugging Face ``Image`` feature); URL-only
@@ -34,15 +37,16 @@ from flamboyance.shards.document import Document, ImageNode, Node, TextNode, nod
 from flamboyance.shards.interop.documents import Converted, our_fields, restore, text_tags
 from flamboyance.shards.stats import Stats
 
+# OBELICS' columns, in its order; IMAGE_BYTES is our optional fifth.
 SCHEMA = pa.schema(
     [
         ("images", pa.list_(pa.string())),
         ("metadata", pa.string()),
         ("general_metadata", pa.string()),
         ("texts", pa.list_(pa.string())),
-        ("image_bytes", pa.list_(pa.binary())),
     ]
 )
+IMAGE_BYTES = pa.field("image_bytes", pa.list_(pa.binary()))
 _ROW_GROUP = 128
 
 
@@ -80,15 +84,21 @@ def to_row(document: Document, payloads: list[bytes]) -> dict[str, Any]:
     }
 
 
-def export(documents: Iterable[tuple[Document, list[bytes]]], output: str, stats: Stats, per_file: int = 1000) -> list[str]:
-    """Write ``output/obelics-NNNNN.parquet`` files of ``per_file`` documents; return their paths."""
+def export(
+    documents: Iterable[tuple[Document, list[bytes]]], output: str, stats: Stats, per_file: int = 1000, image_bytes: bool = False
+) -> list[str]:
+    """Write ``output/obelics-NNNNN.parquet`` files of ``per_file`` documents; return their paths.
+
+    ``image_bytes`` adds the ``image_bytes`` column (see the module doc).
+    """
+    schema = SCHEMA.append(IMAGE_BYTES) if image_bytes else SCHEMA
     paths: list[str] = []
     rows: list[dict[str, Any]] = []
 
     def flush() -> None:
         path = storage.join(output, f"obelics-{len(paths):05d}.parquet")
         with storage.atomic_writer(path) as stream:
-            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), stream, row_group_size=_ROW_GROUP)
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), stream, row_group_size=_ROW_GROUP)
         paths.append(path)
         rows.clear()
 
