@@ -42,8 +42,12 @@ convention (PaLM's) and torch's FLOP counter do, even where a causal kernel skip
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from flamboyance.flamingo_model.cross_attention import GatedCrossAttentionBlock
 from flamboyance.flamingo_model.layers import Attention
@@ -60,6 +64,19 @@ def peak_flops(device: torch.device) -> float | None:
         return None
     name = torch.cuda.get_device_name(device)
     return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
+
+
+@contextlib.contextmanager
+def plain_maths() -> Iterator[None]:
+    """Attention as plain products the FLOP counter sees: fused kernels (PyTorch's fast
+    ``nn.MultiheadAttention`` path, the CPU flash kernel) hide theirs from it."""
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
 
 
 def matrix_weights(module: nn.Module, skip: tuple[type, ...] = ()) -> int:
@@ -108,7 +125,7 @@ class ModelFlops:
 
             parameter = next(self.model.vision.parameters())
             probe = torch.zeros(1, *shape, device=parameter.device, dtype=parameter.dtype)
-            with FlopCounterMode(display=False) as counter, torch.no_grad():
+            with plain_maths(), FlopCounterMode(display=False) as counter, torch.no_grad():
                 features = self.model.vision.grid(probe)
             self._vision[shape] = (float(counter.get_total_flops()), int(features.shape[1]))
         return self._vision[shape]

@@ -9,13 +9,12 @@ from dataclasses import replace
 
 import pytest
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from flamboyance.flamingo_model import train as train_module
 from flamboyance.flamingo_model.config import TrainConfig
 from flamboyance.flamingo_model.cross_attention import GatedCrossAttentionBlock
-from flamboyance.flamingo_model.flops import ModelFlops
+from flamboyance.flamingo_model.flops import ModelFlops, plain_maths
 from flamboyance.flamingo_model.model import Flamingo
 from flamboyance.flamingo_model.perceiver import PerceiverResampler
 from flamboyance.flamingo_model.tiny import tiny_flamingo_config, tiny_lm, tiny_vit
@@ -93,8 +92,8 @@ def batch(sequences=2, length=24, slots=3, image_mask=None, seed=0):
 
 
 def counted(model, inputs):
-    """FLOPs torch counts in one forward + backward of the training loss (plain-maths attention, which it can see on a CPU)."""
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+    """FLOPs torch counts in one forward + backward of the training loss (in plain maths, whose products it sees)."""
+    with plain_maths(), FlopCounterMode(display=False) as counter:
         total, _ = token_loss(model, inputs)
         total.backward()
     model.zero_grad(set_to_none=True)
@@ -115,6 +114,14 @@ def test_the_flops_of_a_text_only_step_match_a_hand_count():
     assert counted(model, {"input_ids": ids, "labels": ids}) == by_hand
 
 
+def test_the_vision_encoders_forward_flops_per_image_match_a_hand_count():
+    """tiny_vit: 32 px, patch 8 -> 16 patches + a class token = 17 tokens of width 64, 2 layers, MLP 4x."""
+    patches = 2 * 16 * (3 * 8 * 8) * 64  # the patch embedding, a convolution
+    linear = 2 * 17 * (4 * 64 * 64 + 2 * 64 * 256)  # q, k, v, out; the MLP's two layers
+    attention = 4 * 17 * 17 * 64
+    assert ModelFlops(flamingo()).vision((3, 32, 32)) == (patches + 2 * (linear + attention), 16)  # 16 spatial features
+
+
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 @pytest.mark.parametrize("image_mask", [None, "partial"])
 def test_the_flops_of_a_step_with_images_match_torchs_flop_counter(family, image_mask):
@@ -124,7 +131,7 @@ def test_the_flops_of_a_step_with_images_match_torchs_flop_counter(family, image
     flops = ModelFlops(model)(inputs)
     assert flops == counted(model, inputs)
     # The backward is in, and costs less than twice the forward: frozen weights take no gradient.
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as forward:
+    with plain_maths(), FlopCounterMode(display=False) as forward:
         token_loss(model, inputs)
     assert forward.get_total_flops() < flops < 3 * forward.get_total_flops()
 
