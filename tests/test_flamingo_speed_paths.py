@@ -12,6 +12,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from flamboyance.flamingo_model import train as train_module
+from flamboyance.flamingo_model.checkpoint import load_latest
 from flamboyance.flamingo_model.config import TrainConfig
 from flamboyance.flamingo_model.cross_attention import GatedCrossAttentionBlock
 from flamboyance.flamingo_model.flops import ModelFlops, plain_maths
@@ -136,7 +137,7 @@ def test_the_flops_of_a_step_with_images_match_torchs_flop_counter(family, image
     assert forward.get_total_flops() < flops < 3 * forward.get_total_flops()
 
 
-def test_training_logs_mfu_from_the_flops_count_when_the_peak_is_known(tmp_path, monkeypatch):
+def test_training_logs_mfu_from_the_flops_count_and_keeps_optimiser_state_for_trainable_weights_only(tmp_path, monkeypatch):
     model = flamingo("gpt2")
     batches = [batch(seed=n) for n in range(2)]
     expected = ModelFlops(model)(batches[0]) / int((batches[0]["labels"][:, 1:] != -100).sum())
@@ -146,6 +147,9 @@ def test_training_logs_mfu_from_the_flops_count_when_the_peak_is_known(tmp_path,
     # mfu x peak = FLOPs / s; tokens_per_s = label tokens / s: their ratio is FLOPs per label token.
     assert record["mfu"] > 0
     assert record["mfu"] * 1e12 / record["tokens_per_s"] == pytest.approx(expected, rel=1e-9)
+    # The frozen LM holds no optimiser state: only the trainable parameters have moments.
+    state = load_latest(config.output, rank=0, world_size=1)
+    assert set(state["optimizer"]["state"]) == {name for name, p in model.named_parameters() if p.requires_grad}
 
 
 def test_frozen_weights_in_bf16_keep_trainable_fp32_masters_and_train_under_autocast():
