@@ -23,8 +23,11 @@ fi
 workers=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
 
 echo "== 1 + 3. Flamingo training (1.1B Llama-style LM, bf16) and the loader against it"
-timeout 270 "$PYTHON" benchmarks/gpu_train.py --device cuda --workers "$workers" ${COMPILE:+--compile}
+failed=0  # a part that fails or runs out of time is reported; the next one still runs
+timeout 270 "$PYTHON" benchmarks/gpu_train.py --device cuda --workers "$workers" ${COMPILE:+--compile} || failed=$?
 
 echo "== 2. Encoder pretraining: ours vs open_clip_train, ViT-B/32, bf16"
 timeout 200 "$PYTHON" benchmarks/encoder.py --model ViT-B-32 --batch "${ENCODER_BATCH:-256}" --steps 15 \
-    --workers "$workers" --precision amp_bf16
+    --workers "$workers" --precision amp_bf16 || failed=$?
+echo "benchmarks/gpu.sh: ${SECONDS}s in all$([ "$failed" = 0 ] || echo ", a part failed (exit $failed)")"
+exit "$failed"
