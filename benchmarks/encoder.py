@@ -39,7 +39,7 @@ def ours(folder: Path, args: argparse.Namespace) -> float:
         [
             f"output={folder / 'ours'}",
             f"steps={args.steps}",
-            f"precision={args.precision}",
+            f"precision={args.precision.removeprefix('amp_')}",  # open_clip_train's amp_bf16 is our (autocast) bf16
             f"model.name={args.model}",
             f"data.batch_size={args.batch}",
             f"data.num_workers={args.workers}",

@@ -52,6 +52,10 @@ class DatasetConfig:
     num_workers: int = 1
     # Frames per video sample (kind "video"); samples with another count are dropped.
     frames: int = 8
+    # Batches land in page-locked memory (when a GPU is present) for fast, asynchronous
+    # copies, and each worker keeps this many batches ready ahead of training.
+    pin_memory: bool = True
+    prefetch_factor: int = 4
 
 
 def default_datasets() -> list[DatasetConfig]:
@@ -84,6 +88,9 @@ class TrainConfig:
     precision: str = "bf16"
     # "ddp" or "fsdp" when started with torchrun; ignored in a single process.
     parallel: str = "ddp"
+    # torch.compile each decoder layer, cross-attention block and the resampler (first steps
+    # are slower while it compiles). Activation checkpointing is model.gradient_checkpointing.
+    compile: bool = False
     seed: int = 0
     output: str = "flamingo-run"
     # Save every N steps (and after the last), keep the newest N; "latest" resumes, "none" starts afresh.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from flamboyance.flamingo_model.config import DatasetConfig, TrainConfig
 from flamboyance.flamingo_model.examples import FlamingoExamples, FlamingoPairExamples, FlamingoVideoExamples
 from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig
@@ -33,7 +35,12 @@ def dataset_loader(
     options = {"frames": dataset.frames} if dataset.kind == "video" else {}
     sample_fn = SAMPLE_FUNCTIONS[dataset.kind](tokens, transform, **options)
     config = LoaderConfig(
-        batch_size=dataset.batch_size, num_workers=dataset.num_workers, seed=seed, multiprocessing_context="fork"
+        batch_size=dataset.batch_size,
+        num_workers=dataset.num_workers,
+        seed=seed,
+        multiprocessing_context="fork",
+        pin_memory=dataset.pin_memory and torch.cuda.is_available(),
+        prefetch_factor=dataset.prefetch_factor,
     )
     return ShardLoader(dataset.urls, sample_fn, collate, config, rank=rank, world_size=world_size)
 

@@ -28,6 +28,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_
 
 from flamboyance.flamingo_model import checkpoint
 from flamboyance.flamingo_model.config import TrainConfig
+from flamboyance.flamingo_model.flops import ModelFlops, peak_flops
 from flamboyance.flamingo_model.model import Flamingo
 from flamboyance.pretrain_encoder.run_log import RunLog
 from flamboyance.shards.config import to_dict
@@ -41,8 +42,6 @@ SAVE = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
 LOAD = StateDictOptions(full_state_dict=True, strict=False)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "media_index", "images", "image_mask")
-# Dense bf16 peak FLOP/s by device name, for MFU.
-PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
 
 
 @dataclass
@@ -100,21 +99,55 @@ def all_reduce(value: torch.Tensor, op: Any = None) -> torch.Tensor:
 
 
 def wrap(model: Flamingo, config: TrainConfig, device: torch.device) -> torch.nn.Module:
-    """The module to call: DDP, or FSDP (sharding each decoder layer, the resampler and the rest), under torchrun."""
+    """The module to call: DDP, or FSDP (sharding each decoder layer, the resampler and the rest), under torchrun.
+
+    Only trainable parameters reach the optimiser (``Flamingo.parameter_groups``), so the
+    frozen LM holds no optimiser state under any wrapping. With bf16 on a GPU, FSDP
+    gathers parameters in bf16 and reduces gradients in fp32.
+    """
     if rank_and_world()[1] == 1:
         return model
     if config.parallel == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         from flamboyance.flamingo_model.lm_adapter import decoder_layers
 
+        bf16 = device.type == "cuda" and config.precision == "bf16"
+        options = {"mp_policy": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)} if bf16 else {}
         for layer in decoder_layers(model.lm):
-            fully_shard(layer)
-        fully_shard(model.resampler)
-        return fully_shard(model)
+            fully_shard(layer, **options)
+        fully_shard(model.resampler, **options)
+        return fully_shard(model, **options)
     if config.parallel != "ddp":
         raise ValueError(f"parallel must be 'ddp' or 'fsdp', not {config.parallel!r}")
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def frozen_to(model: Flamingo, dtype: torch.dtype) -> None:
+    """Store the frozen weights (LM, vision encoder) in ``dtype``; trainable ones stay fp32 masters.
+
+    Frozen weights never take an optimiser step, so bf16 loses nothing: it halves their
+    memory and spares autocast a cast of every weight at every call.
+    """
+    for parameter in model.parameters():
+        if not parameter.requires_grad:
+            parameter.data = parameter.data.to(dtype)
+
+
+def compile_blocks(model: Flamingo) -> None:
+    """``torch.compile`` each frozen decoder layer, each cross-attention block and the resampler, in place.
+
+    Per block, as FSDP wants, and in place (``Module.compile``) so parameter names, and
+    with them checkpoints, stay the same. The LM's own forward (masks, positions) and
+    the vision encoder run eagerly.
+    """
+    from flamboyance.flamingo_model.lm_adapter import decoder_layers
+
+    for layer in decoder_layers(model.lm):
+        layer.layer.compile()
+        if layer.block is not None:
+            layer.block.compile()
+    model.resampler.compile()
 
 
 @contextlib.contextmanager
@@ -135,24 +168,10 @@ def gradient_sync(module: torch.nn.Module, enabled: bool) -> Iterator[None]:
 
 def token_loss(module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of next-token losses over label tokens, number of label tokens) of one batch."""
-    logits = module(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits[:, :-1]
+    logits = module(**{k: batch[k] for k in MODEL_INPUTS if k in batch}, use_cache=False).logits[:, :-1]
     labels = batch["labels"][:, 1:]
     total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
     return total, (labels != -100).sum()
-
-
-def flops_per_token(model: Flamingo) -> float:
-    """Forward + backward FLOPs per token: 2P forward and 2P input-gradients for all weights, 2P weight-gradients for the trainable ones."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return 4.0 * total + 2.0 * trainable
-
-
-def peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
 
 
 def log_metrics(record: dict[str, Any]) -> dict[str, float]:
@@ -177,9 +196,15 @@ def train(
     device = torch.device(device)
     rank, world_size = rank_and_world()
     model.to(device).train()
+    use_bf16 = device.type == "cuda" and config.precision == "bf16"
+    if use_bf16 and not (world_size > 1 and config.parallel == "fsdp"):  # FSDP casts by its own policy
+        frozen_to(model, torch.bfloat16)
+    if config.compile:
+        compile_blocks(model)
     module = wrap(model, config, device)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(model.parameter_groups(config.weight_decay), lr=config.lr)
+    # Fused AdamW: one kernel for all parameters instead of several per tensor (GPU only).
+    optimizer = torch.optim.AdamW(model.parameter_groups(config.weight_decay), lr=config.lr, fused=device.type == "cuda")
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, config.warmup_steps)))
     streams = [BatchStream(dataset) for dataset in datasets]
 
@@ -197,16 +222,17 @@ def train(
         start = state["step"]
     run_log = RunLog(config.output, rank == 0, config.log, to_dict(config))
 
-    use_bf16 = device.type == "cuda" and config.precision == "bf16"
     peak = peak_flops(device)
-    flops = flops_per_token(model) if peak else 0.0  # fixed for the run: count once
+    count_flops = ModelFlops(model) if peak else None
     history = []
     for step in range(start, config.steps):
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        losses, tokens = {}, 0
+        losses, tokens, flops = {}, 0, 0.0
         for number, (dataset, stream) in enumerate(zip(datasets, streams)):
-            batch = {k: v.to(device, non_blocking=True) for k, v in next(stream).items()}
+            batch = next(stream)
+            flops += count_flops(batch) if count_flops else 0.0  # from shapes, before the copy: no GPU sync
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             last = number == len(datasets) - 1
             with gradient_sync(module, enabled=last):
                 with torch.autocast(device.type, torch.bfloat16, enabled=use_bf16):
@@ -238,8 +264,8 @@ def train(
             "tokens_per_s": tokens / seconds,
             "skipped": skipped,
         }
-        if peak:
-            record["mfu"] = tokens * flops / seconds / (peak * world_size)
+        if peak:  # this rank's FLOPs on this rank's GPU (ranks run alike)
+            record["mfu"] = flops / seconds / peak
         history.append(record)
         if on_step:
             on_step(record)
