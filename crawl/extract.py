@@ -21,8 +21,12 @@ Quality and speed are measured by ``benchmarks/extract.py`` with the metric in
 
 from __future__ import annotations
 
+import functools
+import itertools
+import json
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -37,9 +41,12 @@ DEFAULT_MAX_HTML_CHARS = 3_000_000
 # Removed with their content before anything else looks at the page.
 _DROPPED_TAGS = (
     "script", "style", "noscript", "template", "iframe", "svg", "math", "canvas", "object",
-    "embed", "button", "input", "select", "textarea", "option", "nav", "aside", "footer",
-    "header", "menu", "dialog", "map", "audio", "video", "head", "link", "meta",
+    "embed", "button", "input", "select", "textarea", "option", "nav", "footer",
+    "menu", "dialog", "map", "audio", "video", "head", "link", "meta", "rt", "rp",
 )  # fmt: skip
+# Page furniture by tag, unless it sits inside the article: an article's own <header>
+# holds its title, teaser and lead image, and an <aside> inside it is a fact box.
+_FURNITURE_TAGS = frozenset({"header", "aside"})
 
 # Elements that start and end a text block. A block is tagged with its innermost
 # enclosing _TEXT_TAGS element, else "p" (text straight in a div or section).
@@ -53,18 +60,23 @@ _TEXT_TAGS = frozenset("p h1 h2 h3 h4 h5 h6 li pre blockquote td th dt dd addres
 _BOILERPLATE_ROLES = frozenset(
     "navigation banner contentinfo complementary menu menubar search dialog alertdialog toolbar".split()
 )
-# class/id words of boilerplate blocks; matched at the start of a class or id word.
+# class/id words of boilerplate blocks, matched per class or id token. A token is read
+# without its BEM modifier ("section--ads" is a kind of section) and split into words at
+# "-" and "_". Unambiguous words count anywhere in a token; words that also name parts of
+# articles (page builders' "elementor-widget-container", WordPress's "tag-<slug>" post
+# classes, a newspaper's "Comment" section) count only as a token's first or last word.
 _BOILERPLATE_WORDS = re.compile(
-    r"(?:^|[\s_-])(?:"
-    r"nav(?:bar|igation)?|menu|footer|sidebar|side-bar|breadcrumbs?|cookie|consent|gdpr|"
-    r"comments?(?:$|[\s_-]|list|area|section|wrap)|disqus|related|recommend|more-stories|"
-    r"share|sharing|social|newsletter|subscri|signup|sign-up|advert|ads?(?:$|[\s_-]|slot|unit|box)|"
-    r"adsense|dfp|promo|sponsor|widget|popup|modal|outbrain|taboola|paywall|"
-    r"tags?(?:$|[\s_-]|list|cloud)|pagination|pager|author-?bio|byline|masthead|toolbar|"
-    r"skip|print|jump|toc(?:$|[\s_-])|rail|trending|most-popular|popular|read-?more|"
-    r"follow|login|hidden-print|visually-hidden|sr-only|screen-reader"
-    r")"
+    r"(?:^|[_-])(?:"
+    r"nav(?:bar|igation)?|menu|footer|sidebar|side-bar|breadcrumbs?|cookies?|consent|gdpr|"
+    r"comments|commentlist|disqus|related|recommend(?:ed|ations?)?|more-stories|"
+    r"sharing|social|newsletter|subscri\w*|signup|sign-up|advert\w*|adsense|dfp|promo|sponsor\w*|popup|modal|"
+    r"outbrain|taboola|paywall|pagination|pager|author-?bio|byline|masthead|toolbar|"
+    r"skip(?:link|-link|-to)|trending|most-popular|popular|login|hidden-print|visually-hidden|sr-only|screen-reader"
+    r")(?:$|[_-])"
 )
+_EDGE_WORDS = frozenset("widget share shares ad ads adslot adunit adbox tag tags toc rail follow carousel slider".split())
+_COMMENT_FORMS = re.compile(r"^comments?[_-]*(?:list|area|section|wrap\w*|form|respond|thread|container)?$")
+_TOKEN_WORDS = re.compile(r"[_-]+")
 # class/id words of article bodies (WordPress "entry-content", "article__body", ...).
 _CONTENT_WORDS = re.compile(
     r"(?:^|[\s_-])(?:entry[_-]*(?:content|body)|article[_-]*(?:body|content|text)|articlebody|"
@@ -92,23 +104,47 @@ _DESCEND_SHARE = 0.7
 _MAX_LINK_DENSITY = 0.5
 
 _WHITESPACE = re.compile(r"\s+")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+# Control characters, decoding debris and soft hyphens (invisible break hints that split
+# words for every tokenizer).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\u00ad]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# Browsers put what follows </body> or </html> into the body; libxml2 drops it.
+_END_TAGS = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 _ROBOTS_SPLIT = re.compile(r"[\s,]+")
 _DIMENSION = re.compile(r"^\s*(\d{1,5})(?:\.\d+)?\s*(?:px)?\s*$", re.IGNORECASE)
+_DEPTH_ERROR = "Excessive depth"
+# An image declared smaller than this on a side is an icon, not a lead image; nor is an
+# image whose URL, class, id or alt text names it as branding or decoration.
+_MIN_LEAD_SIDE = 100
+_DECORATION = re.compile(r"logo|icon|avatar|sprite|badge|spacer|pixel|banner|sponsor", re.IGNORECASE)
+# How many levels above the container the lead-image search looks, and how much text
+# may stand between a lead image and the container (a title and a teaser, not an article).
+_LEAD_LEVELS = 3
+_MAX_TEXT_BEFORE_LEAD = 400
+# Below this much text the extraction is suspect: the page's JSON-LD articleBody, when
+# longer, is used instead (pages whose text exists only in a script).
+_FEW_CHARS = 200
 
 _local = threading.local()
 
 
 @dataclass
 class ExtractedPage:
-    """What the extractor found in a page; the caller adds the key and the source."""
+    """What the extractor found in a page; the caller adds the key and the source.
+
+    ``truncated`` names the limits that cut the page (``chars``: the page was longer than
+    ``max_html_chars``; ``depth``: markup nested deeper than the parser follows), so a
+    caller can count them. ``lead_image`` is the page's og:image / twitter:image when
+    that image is also shown in the page.
+    """
 
     title: str = ""
     language: str | None = None
     nodes: list[Node] = field(default_factory=list)
     robots: set[str] = field(default_factory=set)
     base_url: str = ""
+    truncated: list[str] = field(default_factory=list)
+    lead_image: str | None = None
 
     def text(self, separator: str = "\n\n") -> str:
         """The text blocks joined, as text filters and the quality benchmark read them."""
@@ -120,43 +156,70 @@ def extract_page(html: str, url: str, max_html_chars: int = DEFAULT_MAX_HTML_CHA
 
     Never raises for bad markup: an empty or unparsable page gives an empty result.
     """
-    root = _parse(html[:max_html_chars])
     page = ExtractedPage(base_url=url)
+    if len(html) > max_html_chars:
+        page.truncated.append("chars")
+        html = html[:max_html_chars]
+    root = _parse(html, page)
     if root is None:
         return page
-    _read_metadata(root, url, page)
+    script_text = _read_metadata(root, url, page)
     body = root.find("body")
     if body is None:
         body = root
+    og_image = _shown_og_image(body, page)
     marked = _prune(body)
     container = _main_container(body, marked)
     page.nodes = _Flattener(page.base_url).run(container)
+    if script_text and len(page.text()) < _FEW_CHARS and len(script_text) > len(page.text()):
+        images = [node for node in page.nodes if isinstance(node, ImageNode)]
+        page.nodes = images + [TextNode(text=_clean(part), tag="p") for part in script_text.split("\n") if _clean(part)]
+    _put_lead_image_first(page, container, og_image)
     return page
 
 
-def _parse(html: str) -> etree._Element | None:
+def _parse(html: str, page: ExtractedPage) -> etree._Element | None:
     parser = getattr(_local, "parser", None)
     if parser is None:  # lxml parsers must not be shared between threads
-        parser = _local.parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
-    html = _XML_DECLARATION.sub("", html, count=1)
+        parser = _local.parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=True)
+    html = _without_end_tags(_XML_DECLARATION.sub("", html, count=1))
     if not html.strip():
         return None
     try:
-        return etree.fromstring(html, parser)
+        root = etree.fromstring(html, parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         return None
+    if any(_DEPTH_ERROR in error.message for error in parser.error_log):
+        page.truncated.append("depth")
+    return root
+
+
+def _without_end_tags(html: str) -> str:
+    """``html`` without its closing body and html tags, so that text after them is parsed.
+
+    Searched from the end (where they are), since scanning a whole page costs as much as
+    a fifth of parsing it.
+    """
+    end = max(html.rfind("</body"), html.rfind("</BODY"), html.rfind("</Body"))
+    if end < 0:
+        return html
+    return html[:end] + _END_TAGS.sub("", html[end:])
 
 
 def _clean(text: str) -> str:
-    """Whitespace collapsed; control characters and decoding debris removed."""
-    return _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    """Whitespace collapsed; control characters, soft hyphens and decoding debris removed; NFC."""
+    text = _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> None:
+def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> str:
+    """Fill in title, language, robots directives, base URL and og:image; return the
+    JSON-LD ``articleBody`` (empty if none), read now because scripts are pruned next."""
     head_title = root.find(".//title")
     if head_title is not None:
         page.title = _clean("".join(head_title.itertext()))
     page.language = _clean(root.get("lang") or root.get("xml:lang") or "") or None
+    og_image = ""
     for meta in root.iter("meta"):
         name = (meta.get("name") or meta.get("http-equiv") or meta.get("property") or "").strip().lower()
         content = meta.get("content") or ""
@@ -166,9 +229,51 @@ def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> None:
             page.language = _clean(content.split(",")[0]) or None
         elif name == "og:title" and not page.title:
             page.title = _clean(content)
+        elif name in ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src") and not og_image:
+            og_image = content.strip()
     base = root.find(".//base[@href]")
     if base is not None:
         page.base_url = normalize_url(base.get("href", ""), url) or url
+    if og_image:
+        page.lead_image = normalize_url(og_image, page.base_url)
+    return _json_ld_article_body(root)
+
+
+def _json_ld_article_body(root: etree._Element) -> str:
+    longest = ""
+    for script in root.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text or "articleBody" not in script.text:
+            continue
+        try:
+            data = json.loads(script.text)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                body = item.get("articleBody")
+                if isinstance(body, str) and len(body) > len(longest):
+                    longest = body
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return longest
+
+
+def _shown_og_image(body: etree._Element, page: ExtractedPage) -> etree._Element | None:
+    """The ``<img>`` that shows the og:image, if the page shows it (else it is no lead image)."""
+    wanted = page.lead_image
+    page.lead_image = None
+    if not wanted:
+        return None
+    name = wanted.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    for image in body.iter("img"):
+        reference = image_reference(image.attrib, ())
+        if reference and name in reference and normalize_url(reference, page.base_url) == wanted:
+            page.lead_image = wanted
+            return image
+    return None
 
 
 def _prune(body: etree._Element) -> list[etree._Element]:
@@ -188,17 +293,22 @@ def _prune(body: etree._Element) -> list[etree._Element]:
         if element.xpath("string-length(normalize-space())") >= _PROTECTING_SHARE * page_chars
         for ancestor in element.iterancestors()
     }
+    dropped: etree._Element | None = None
     for element, kind in classified:
         # A boilerplate-looking wrapper of most of the page's text is a false alarm
         # (Blogger's "widget Blog" holds the post): keep it.
-        if kind is _BOILERPLATE and element not in protected:
-            if element.xpath("string-length(normalize-space())") < _MAX_PRUNED_SHARE * page_chars:
-                _drop(element)
+        if kind is not _BOILERPLATE or element in protected:
+            continue
+        if dropped is not None and any(ancestor is dropped for ancestor in element.iterancestors()):
+            continue  # gone with the last dropped subtree (document order puts it right after)
+        if element.xpath("string-length(normalize-space())") < _MAX_PRUNED_SHARE * page_chars:
+            _drop(element)
+            dropped = element
     return marked
 
 
 _CONTENT, _BOILERPLATE = "content", "boilerplate"
-_CLASSIFIED = ".//*[@class or @id or @role or @style or @hidden or @aria-hidden or @itemprop or self::article]"
+_CLASSIFIED = ".//*[@class or @id or @role or @style or @hidden or @aria-hidden or @itemprop or self::article or self::header or self::aside]"
 
 
 def _classify(element: etree._Element) -> str | None:
@@ -214,7 +324,37 @@ def _classify(element: etree._Element) -> str | None:
     style = get("style")
     if style and _HIDDEN_STYLE.search(style.lower()):
         return _BOILERPLATE
-    return _BOILERPLATE if _BOILERPLATE_WORDS.search(names) else None
+    if element.tag in _FURNITURE_TAGS and not _inside_article(element):
+        return _BOILERPLATE
+    return _BOILERPLATE if _boilerplate_names(names) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _boilerplate_names(names: str) -> bool:
+    """Whether any class or id token is a boilerplate word (pages repeat their class strings: cached)."""
+    return any(_boilerplate_token(token) for token in names.split())
+
+
+def _boilerplate_token(token: str) -> bool:
+    token = token.split("--", 1)[0]  # a BEM modifier names a variant, not the thing
+    if _BOILERPLATE_WORDS.search(token) or _COMMENT_FORMS.match(token):
+        return True
+    words = [word for word in _TOKEN_WORDS.split(token) if word]
+    if not words:
+        return False
+    first, last = words[0], words[-1]
+    if first in ("tag", "tags") and len(words) > 1 and words[1] not in ("list", "cloud", "links"):
+        first = ""  # WordPress's "tag-<slug>" post class
+    return first in _EDGE_WORDS or last in _EDGE_WORDS or token in _EDGE_WORDS
+
+
+def _inside_article(element: etree._Element) -> bool:
+    for ancestor in element.iterancestors():
+        if ancestor.tag in ("article", "main") or ancestor.get("itemprop") == "articleBody" or ancestor.get("role") == "main":
+            return True
+        if _CONTENT_WORDS.search(f"{ancestor.get('class') or ''} {ancestor.get('id') or ''}".lower()):
+            return True
+    return False
 
 
 def _drop(element: etree._Element) -> None:
@@ -265,13 +405,13 @@ def _main_container(body: etree._Element, marked: list[etree._Element]) -> etree
                     best_child[element] = child
             child = element
     # Start from the heaviest element marked as content, when it holds a fair share.
-    heavy = [e for e in marked if weight.get(e, 0) >= _MARKED_SHARE * weight.get(body, 0)]
+    heavy = [e for e in marked if weight.get(e, 0) >= _MARKED_SHARE * weight.get(body, 0) > 0]
     container = max(heavy, key=lambda e: weight[e]) if heavy else body
     while True:
         child = best_child.get(container)
         # Never descend into a single text block: a short article whose first paragraph
         # holds most of its text would otherwise be cut down to that paragraph.
-        if child is None or child.tag in _TEXT_TAGS or weight[child] < _DESCEND_SHARE * weight[container]:
+        if child is None or child.tag in _TEXT_TAGS or weight.get(child, 0) < _DESCEND_SHARE * weight.get(container, 0):
             return container
         container = child
 
@@ -338,25 +478,94 @@ class _Flattener:
         self.nodes.append(TextNode(text=text, tag=tag))
 
     def _picture(self, picture: etree._Element) -> None:
-        srcsets = [s.get("srcset") or s.get("data-srcset") or "" for s in picture.iter("source")]
         image = next(picture.iter("img"), None)
-        self._image(image if image is not None else picture, srcsets)
+        self._image(image if image is not None else picture)
 
-    def _image(self, image: etree._Element, extra_srcsets: list[str] = ()) -> None:
-        reference = image_reference(image.attrib, extra_srcsets)
-        url = normalize_url(reference, self.base_url) if reference else None
-        if url is None or url in self.seen_urls:
+    def _image(self, image: etree._Element) -> None:
+        node = image_node(image, self.base_url)
+        if node is not None and node.url not in self.seen_urls:
+            self.seen_urls.add(node.url)
+            self.nodes.append(node)
+
+
+def image_node(image: etree._Element, base_url: str) -> ImageNode | None:
+    """The image an ``<img>`` (or a ``<picture>`` without one) shows, with its caption; None without a usable URL."""
+    # libxml2 does not know <source> is empty and nests the <img> in it.
+    picture = next((e for e in (image, *itertools.islice(image.iterancestors(), 2)) if e.tag == "picture"), None)
+    srcsets = []
+    if picture is not None:
+        srcsets = [s.get("srcset") or s.get("data-srcset") or "" for s in picture.iter("source")]
+    reference = image_reference(image.attrib, srcsets)
+    url = normalize_url(reference, base_url) if reference else None
+    if url is None:
+        return None
+    return ImageNode(
+        url=url,
+        alt=_clean(image.get("alt") or ""),
+        caption=_caption_of(image),
+        rendered_width=_dimension(image.get("width")),
+        rendered_height=_dimension(image.get("height")),
+    )
+
+
+def _put_lead_image_first(page: ExtractedPage, container: etree._Element, og_image: etree._Element | None) -> None:
+    """Make the article's lead image the document's first node when the flattening missed it.
+
+    A lead image sits above the text (between title and first paragraph, often in the
+    article's header or a figure), so it is outside the container when the container is
+    the text block; or the page names it as og:image / twitter:image. Nothing is done when
+    the document already starts with an image.
+    """
+    nodes = page.nodes
+    if not nodes or isinstance(nodes[0], ImageNode):
+        return
+    shown = {node.url for node in nodes if isinstance(node, ImageNode)}
+    for element in (_image_above(container), og_image):
+        if element is None:
+            continue
+        node = image_node(element, page.base_url)
+        if node is not None and node.url not in shown and not _small(node) and not _decoration(element, node):
+            nodes.insert(0, node)
             return
-        self.seen_urls.add(url)
-        self.nodes.append(
-            ImageNode(
-                url=url,
-                alt=_clean(image.get("alt") or ""),
-                caption=_caption_of(image),
-                rendered_width=_dimension(image.get("width")),
-                rendered_height=_dimension(image.get("height")),
-            )
-        )
+
+
+def _image_above(container: etree._Element) -> etree._Element | None:
+    """The nearest image before ``container`` with no more than a title's and teaser's text between."""
+    text_between = 0
+    current = container
+    for _ in range(_LEAD_LEVELS):
+        for sibling in current.itersiblings(preceding=True):
+            if not isinstance(sibling.tag, str):
+                continue
+            images = [image for image in sibling.iter("img") if image_reference(image.attrib, ())]
+            if sibling.tag == "img" and image_reference(sibling.attrib, ()):
+                images = [sibling]
+            if images:
+                return images[-1]
+            text_between += len(sibling.xpath("normalize-space()"))
+            if text_between > _MAX_TEXT_BEFORE_LEAD:
+                return None
+        current = current.getparent()
+        if current is None or current.tag in ("body", "html"):
+            return None
+    return None
+
+
+def _decoration(element: etree._Element, node: ImageNode) -> bool:
+    names = f"{node.url} {element.get('class') or ''} {element.get('id') or ''} {node.alt}"
+    return _DECORATION.search(names) is not None
+
+
+def _small(node: ImageNode) -> bool:
+    sides = [side for side in (node.rendered_width, node.rendered_height) if side is not None]
+    return any(side < _MIN_LEAD_SIDE for side in sides)
+
+
+# Class words of caption containers ("wp-caption-text", "media__caption", "legend").
+_CAPTION_CLASS = re.compile(r"(?:^|[\s_-])(?:thumb)?(?:caption|legend)(?:$|[\s_-])")
+_CAPTION_XPATH = ".//*[self::figcaption or contains(@class, 'caption') or contains(@class, 'legend')]"
+# Levels above an image searched for its caption container.
+_CAPTION_LEVELS = 3
 
 
 def _is_caption(element: etree._Element) -> bool:
@@ -364,24 +573,28 @@ def _is_caption(element: etree._Element) -> bool:
     tag = element.tag
     if tag in ("figcaption", "caption"):
         return True
-    return tag == "div" and "thumbcaption" in (element.get("class") or "")
+    if not _CAPTION_CLASS.search((element.get("class") or "").lower()):
+        return False
+    if any(True for _ in element.iter("img", "picture")):
+        return False  # a wrapper of the image, not its caption
+    parent = element.getparent()
+    holder = parent.getparent() if parent is not None and parent.getparent() is not None else parent
+    return holder is not None and any(True for _ in holder.iter("img", "picture"))
 
 
 def _caption_of(image: etree._Element) -> str:
-    for ancestor in image.iterancestors():
+    for level, ancestor in enumerate(image.iterancestors()):
         tag = ancestor.tag
-        if tag == "figure":
-            caption = ancestor.find(".//figcaption")
-        elif tag == "table":
+        if tag == "table":
             caption = ancestor.find("caption")
-        elif "thumb" in (ancestor.get("class") or ""):
-            caption = next(iter(ancestor.xpath(".//div[contains(@class, 'thumbcaption')]")), None)
-            if caption is None:
-                continue
-        elif tag in ("body", "article", "main", "section"):
+        elif tag in ("body", "article", "main", "section") or level >= _CAPTION_LEVELS:
             return ""
         else:
-            continue
+            caption = next((c for c in ancestor.xpath(_CAPTION_XPATH) if _is_caption(c)), None)
+            if caption is None:
+                if tag == "figure":
+                    return ""
+                continue
         return _clean("".join(caption.itertext())) if caption is not None else ""
     return ""
 
