@@ -100,8 +100,14 @@ _TEXT_WEIGHT = {"p": 1.0, "pre": 1.0, "blockquote": 1.0, "li": 0.3, "h1": 0.3, "
 _DEFAULT_TEXT_WEIGHT = 0.5
 # Descend into a child while it holds at least this share of its parent's weighed text.
 _DESCEND_SHARE = 0.7
-# A text block whose share of link text is at least this is navigation, not prose.
+_SURE_DESCEND_SHARE = 0.9
+_MAX_LOST_WEIGHT = 400
+# A text block whose share of link text is at least this is navigation, not prose, unless
+# it reads as a sentence (a linked sentence, a reference, a definition): at least this many
+# words ending in sentence punctuation.
 _MAX_LINK_DENSITY = 0.5
+_SENTENCE_WORDS = 10
+_SENTENCE_END = tuple(".!?:;。！？」)\"'”’")
 
 _WHITESPACE = re.compile(r"\s+")
 # Control characters, decoding debris and soft hyphens (invisible break hints that split
@@ -121,9 +127,10 @@ _DECORATION = re.compile(r"logo|icon|avatar|sprite|badge|spacer|pixel|banner|spo
 # may stand between a lead image and the container (a title and a teaser, not an article).
 _LEAD_LEVELS = 3
 _MAX_TEXT_BEFORE_LEAD = 400
-# Below this much text the extraction is suspect: the page's JSON-LD articleBody, when
-# longer, is used instead (pages whose text exists only in a script).
+# Below this much text the extraction is suspect: the page's JSON-LD articleBody or, if
+# there is none, trafilatura's text is used instead when it is at least twice as long.
 _FEW_CHARS = 200
+_SECOND_OPINION_GAIN = 2
 
 _local = threading.local()
 
@@ -171,11 +178,32 @@ def extract_page(html: str, url: str, max_html_chars: int = DEFAULT_MAX_HTML_CHA
     marked = _prune(body)
     container = _main_container(body, marked)
     page.nodes = _Flattener(page.base_url).run(container)
-    if script_text and len(page.text()) < _FEW_CHARS and len(script_text) > len(page.text()):
-        images = [node for node in page.nodes if isinstance(node, ImageNode)]
-        page.nodes = images + [TextNode(text=_clean(part), tag="p") for part in script_text.split("\n") if _clean(part)]
+    if len(page.text()) < _FEW_CHARS:
+        _second_opinion(page, script_text or _trafilatura_text(html, url))
     _put_lead_image_first(page, container, og_image)
     return page
+
+
+def _second_opinion(page: ExtractedPage, text: str) -> None:
+    """Replace our text by ``text`` (paragraphs split at newlines) when it is clearly more.
+
+    A page where we found almost nothing is one whose layout fooled us (text in links,
+    text only in a script): the JSON-LD articleBody, else trafilatura, gets a say. The
+    images we found stay, ahead of the text, since the other text carries no positions.
+    """
+    if len(text) <= _SECOND_OPINION_GAIN * len(page.text()):
+        return
+    images = [node for node in page.nodes if isinstance(node, ImageNode)]
+    page.nodes = images + [TextNode(text=part, tag="p") for part in map(_clean, text.split("\n")) if part]
+
+
+def _trafilatura_text(html: str, url: str) -> str:
+    import trafilatura  # only for the few pages that need it: importing it takes a while
+
+    try:
+        return trafilatura.extract(html, url=url, fast=True) or ""
+    except Exception:  # noqa: BLE001 - a second opinion that fails is no opinion
+        return ""
 
 
 def _parse(html: str, page: ExtractedPage) -> etree._Element | None:
@@ -411,7 +439,10 @@ def _main_container(body: etree._Element, marked: list[etree._Element]) -> etree
         child = best_child.get(container)
         # Never descend into a single text block: a short article whose first paragraph
         # holds most of its text would otherwise be cut down to that paragraph.
-        if child is None or child.tag in _TEXT_TAGS or weight.get(child, 0) < _DESCEND_SHARE * weight.get(container, 0):
+        if child is None or child.tag in _TEXT_TAGS:
+            return container
+        kept, total = weight.get(child, 0), weight.get(container, 0)
+        if kept < _DESCEND_SHARE * total or (kept < _SURE_DESCEND_SHARE * total and total - kept > _MAX_LOST_WEIGHT):
             return container
         container = child
 
@@ -472,7 +503,7 @@ class _Flattener:
             return
         text = _clean("".join(self.parts))
         link_chars, self.parts, self.link_chars = self.link_chars, [], 0
-        if not text or link_chars >= _MAX_LINK_DENSITY * len(text):
+        if not text or (link_chars >= _MAX_LINK_DENSITY * len(text) and not _is_sentence(text)):
             return
         tag = next((t for t in reversed(self.blocks) if t in _TEXT_TAGS), "p")
         self.nodes.append(TextNode(text=text, tag=tag))
@@ -566,6 +597,10 @@ _CAPTION_CLASS = re.compile(r"(?:^|[\s_-])(?:thumb)?(?:caption|legend)(?:$|[\s_-
 _CAPTION_XPATH = ".//*[self::figcaption or contains(@class, 'caption') or contains(@class, 'legend')]"
 # Levels above an image searched for its caption container.
 _CAPTION_LEVELS = 3
+
+
+def _is_sentence(text: str) -> bool:
+    return text.endswith(_SENTENCE_END) and text.count(" ") + 1 >= _SENTENCE_WORDS
 
 
 def _is_caption(element: etree._Element) -> bool:
