@@ -34,7 +34,12 @@ from resiliparse.parse.html import HTMLTree
 
 from flamboyance.crawl.extract import ExtractedPage, extract_page
 from flamboyance.crawl.extract_quality import (
-    BenchmarkPage, image_score, load_benchmark, load_readability_pages, page_score, set_score,
+    BenchmarkPage,
+    image_score,
+    load_benchmark,
+    load_readability_pages,
+    page_score,
+    set_score,
 )  # fmt: skip
 from flamboyance.shards.document import ImageNode
 

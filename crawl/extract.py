@@ -141,7 +141,8 @@ class ExtractedPage:
 
     ``truncated`` names the limits that cut the page (``chars``: the page was longer than
     ``max_html_chars``; ``depth``: markup nested deeper than the parser follows), so a
-    caller can count them. ``lead_image`` is the page's og:image / twitter:image when
+    caller can count them. ``robots`` holds the ``<meta name="robots">`` directives, and
+    those of a meta tag for one crawler as ``"name: directive"``, the X-Robots-Tag form. ``lead_image`` is the page's og:image / twitter:image when
     that image is also shown in the page.
     """
 
@@ -251,8 +252,10 @@ def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> str:
     for meta in root.iter("meta"):
         name = (meta.get("name") or meta.get("http-equiv") or meta.get("property") or "").strip().lower()
         content = meta.get("content") or ""
-        if name == "robots" or name.endswith("bot"):
+        if name == "robots":
             page.robots.update(d for d in _ROBOTS_SPLIT.split(content.lower()) if d)
+        elif name.endswith("bot"):  # directives for one crawler, kept with its name
+            page.robots.update(f"{name}: {d}" for d in _ROBOTS_SPLIT.split(content.lower()) if d)
         elif name in ("content-language", "language", "og:locale") and not page.language:
             page.language = _clean(content.split(",")[0]) or None
         elif name == "og:title" and not page.title:

@@ -198,7 +198,7 @@ def test_metadata_robots_language_and_title() -> None:
         '<meta name="googlebot" content="noindex"><meta name="viewport" content="width=device-width">',
     )
     assert page.title == "A story"
-    assert page.robots == {"noai", "noimageai", "noindex"}
+    assert page.robots == {"noai", "noimageai", "googlebot: noindex"}
     html = '<html lang="de-DE"><body><p>Guten Tag.</p></body></html>'
     assert extract_page(html, "https://example.de/").language == "de-DE"
 

@@ -199,6 +199,7 @@ def test_a_warc_of_only_non_html_records(tmp_path: Path) -> None:
     assert [r.content_type for r in records] == ["image/png"] * 5 and records[0].charset is None
     assert stats.to_json() == {
         "warc/bytes": os.path.getsize(path),
+        "warc/read": 11,
         "warc/records": 5,
         "warc/skipped/request": 5,
         "warc/skipped/warcinfo": 1,
