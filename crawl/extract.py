@@ -107,6 +107,11 @@ _MAX_LOST_WEIGHT = 400
 # words ending in sentence punctuation.
 _MAX_LINK_DENSITY = 0.5
 _SENTENCE_WORDS = 10
+# A sibling of the container needs this much text to join it (see _with_adjacent_content).
+_MIN_ADJACENT_CHARS = 80
+_HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+_PROSE_TAGS = frozenset("p ul ol dl table blockquote".split())
+_PROSE_CHILD = "./*[self::p or self::ul or self::ol or self::dl or self::table or self::blockquote]"
 _SENTENCE_END = tuple(".!?:;。！？」)\"'”’")
 
 _WHITESPACE = re.compile(r"\s+")
@@ -178,7 +183,7 @@ def extract_page(html: str, url: str, max_html_chars: int = DEFAULT_MAX_HTML_CHA
     og_image = _shown_og_image(body, page)
     marked = _prune(body)
     container = _main_container(body, marked)
-    page.nodes = _Flattener(page.base_url).run(container)
+    page.nodes = _Flattener(page.base_url).run(_with_adjacent_content(container))
     if len(page.text()) < _FEW_CHARS:
         _second_opinion(page, script_text or _trafilatura_text(html, url))
     _put_lead_image_first(page, container, og_image)
@@ -450,6 +455,33 @@ def _main_container(body: etree._Element, marked: list[etree._Element]) -> etree
         container = child
 
 
+def _with_adjacent_content(container: etree._Element) -> list[etree._Element]:
+    """The container and the siblings next to it that read as content, in page order.
+
+    The container search stops at the element holding most of the prose, so a teaser
+    paragraph, an ingredients list or a specifications table beside the article body is
+    left out. A sibling joins while it is text that is not mostly links (link lists,
+    related stories and share bars end the run; boilerplate was pruned already).
+    """
+    if container.getparent() is None:
+        return [container]
+    before = list(itertools.takewhile(_reads_as_content, container.itersiblings(preceding=True)))
+    after = list(itertools.takewhile(_reads_as_content, container.itersiblings()))
+    return [*reversed(before), container, *after]
+
+
+def _reads_as_content(element: etree._Element) -> bool:
+    if not isinstance(element.tag, str) or element.tag in _HEADING_TAGS:
+        return False
+    if element.tag not in _PROSE_TAGS and not element.xpath(_PROSE_CHILD):
+        return False  # a byline, a date line, a widget: text not written as paragraphs or lists
+    chars = len(element.xpath("normalize-space()"))
+    if chars < _MIN_ADJACENT_CHARS:
+        return False
+    link_chars = sum(len(text.strip()) for text in element.xpath(".//a//text()"))
+    return link_chars < _MAX_LINK_DENSITY * chars
+
+
 class _Flattener:
     """One pass over a container, turning nested markup into flat text blocks and images."""
 
@@ -462,8 +494,15 @@ class _Flattener:
         self.link_depth = 0
         self.blocks: list[str] = []
 
-    def run(self, container: etree._Element) -> list[Node]:
-        walker = etree.iterwalk(container, events=("start", "end"))
+    def run(self, elements: list[etree._Element]) -> list[Node]:
+        """Flatten ``elements``, siblings in page order, with the text between them."""
+        for element in elements:
+            self._walk(element, with_tail=element is not elements[-1])
+        self._flush()
+        return self.nodes
+
+    def _walk(self, top: etree._Element, with_tail: bool) -> None:
+        walker = etree.iterwalk(top, events=("start", "end"))
         for event, element in walker:
             tag = element.tag
             if not isinstance(tag, str):
@@ -472,9 +511,10 @@ class _Flattener:
                 if tag in _BLOCK_TAGS:
                     self._flush()
                     self.blocks.append(tag)
-                    if _is_caption(element):
-                        walker.skip_subtree()
-                        continue
+                if tag != "a" and (tag in ("figcaption", "caption") or "class" in element.attrib) and _is_caption(element):
+                    self._flush()
+                    walker.skip_subtree()
+                    continue
                 if tag == "img":
                     self._flush()
                     self._image(element)
@@ -491,10 +531,8 @@ class _Flattener:
                     self.blocks.pop()
                 elif tag == "a":
                     self.link_depth -= 1
-                if element.tail and element is not container:
+                if element.tail and (element is not top or with_tail):
                     self._add(element.tail)
-        self._flush()
-        return self.nodes
 
     def _add(self, text: str) -> None:
         self.parts.append(text)
