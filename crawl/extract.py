@@ -181,11 +181,13 @@ def extract_page(html: str, url: str, max_html_chars: int = DEFAULT_MAX_HTML_CHA
     if body is None:
         body = root
     og_image = _shown_og_image(body, page)
-    marked = _prune(body)
+    marked, page_chars = _prune(body)
     container = _main_container(body, marked)
     page.nodes = _Flattener(page.base_url).run(_with_adjacent_content(container))
     if len(page.text()) < _FEW_CHARS:
-        _second_opinion(page, script_text or _trafilatura_text(html, url))
+        # Trafilatura is asked only when the page shows clearly more text than we kept.
+        asked = page_chars > _SECOND_OPINION_GAIN * len(page.text())
+        _second_opinion(page, script_text or (_trafilatura_text(html, url) if asked else ""))
     _put_lead_image_first(page, container, og_image)
     return page
 
@@ -312,11 +314,12 @@ def _shown_og_image(body: etree._Element, page: ExtractedPage) -> etree._Element
     return None
 
 
-def _prune(body: etree._Element) -> list[etree._Element]:
+def _prune(body: etree._Element) -> tuple[list[etree._Element], int]:
     """Remove boilerplate subtrees, keeping the text that follows each one.
 
     Returns the elements marked as article content by their tag, ``itemprop`` or
-    class/id words, which the container search prefers.
+    class/id words, which the container search prefers, and how much text the page shows
+    (scripts and styles left out).
     """
     etree.strip_elements(body, *_DROPPED_TAGS, with_tail=False)
     page_chars = body.xpath("string-length(normalize-space())")
@@ -340,7 +343,7 @@ def _prune(body: etree._Element) -> list[etree._Element]:
         if element.xpath("string-length(normalize-space())") < _MAX_PRUNED_SHARE * page_chars:
             _drop(element)
             dropped = element
-    return marked
+    return marked, int(page_chars)
 
 
 _CONTENT, _BOILERPLATE = "content", "boilerplate"
