@@ -44,9 +44,9 @@ _DROPPED_TAGS = (
     "embed", "button", "input", "select", "textarea", "option", "nav", "footer",
     "menu", "dialog", "map", "audio", "video", "head", "link", "meta", "rt", "rp",
 )  # fmt: skip
-# Page furniture by tag, unless it sits inside the article: an article's own <header>
-# holds its title, teaser and lead image, and an <aside> inside it is a fact box.
-_FURNITURE_TAGS = frozenset({"header", "aside"})
+# Page furniture by tag (<header>, <aside>; see _FURNITURE) is dropped unless it sits
+# inside the article: an article's own <header> holds its title, teaser and lead image,
+# and an <aside> inside it is a fact box.
 
 # Elements that start and end a text block. A block is tagged with its innermost
 # enclosing _TEXT_TAGS element, else "p" (text straight in a div or section).
@@ -77,6 +77,12 @@ _BOILERPLATE_WORDS = re.compile(
 _EDGE_WORDS = frozenset("widget share shares ad ads adslot adunit adbox tag tags toc rail follow carousel slider".split())
 _COMMENT_FORMS = re.compile(r"^comments?[_-]*(?:list|area|section|wrap\w*|form|respond|thread|container)?$")
 _TOKEN_WORDS = re.compile(r"[_-]+")
+# Any of the words above, anywhere: most class and id strings contain none, and this one
+# search lets them skip the token-by-token reading.
+_ANY_BOILERPLATE_WORD = re.compile(
+    _BOILERPLATE_WORDS.pattern.replace(r"(?:^|[_-])", "", 1).rsplit(r"(?:$|[_-])", 1)[0]
+    + "|comment|" + "|".join(sorted(_EDGE_WORDS))
+)
 # class/id words of article bodies (WordPress "entry-content", "article__body", ...).
 _CONTENT_WORDS = re.compile(
     r"(?:^|[\s_-])(?:entry[_-]*(?:content|body)|article[_-]*(?:body|content|text)|articlebody|"
@@ -114,13 +120,13 @@ _PROSE_TAGS = frozenset("p ul ol dl table blockquote".split())
 _PROSE_CHILD = "./*[self::p or self::ul or self::ol or self::dl or self::table or self::blockquote]"
 _SENTENCE_END = tuple(".!?:;。！？」)\"'”’")
 
-_WHITESPACE = re.compile(r"\s+")
 # Control characters, decoding debris and soft hyphens (invisible break hints that split
 # words for every tokenizer).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\u00ad]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Browsers put what follows </body> or </html> into the body; libxml2 drops it.
 _END_TAGS = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
+_END_TAG_WINDOW = 1 << 16
 _ROBOTS_SPLIT = re.compile(r"[\s,]+")
 _DIMENSION = re.compile(r"^\s*(\d{1,5})(?:\.\d+)?\s*(?:px)?\s*$", re.IGNORECASE)
 _DEPTH_ERROR = "Excessive depth"
@@ -176,7 +182,7 @@ def extract_page(html: str, url: str, max_html_chars: int = DEFAULT_MAX_HTML_CHA
     root = _parse(html, page)
     if root is None:
         return page
-    script_text = _read_metadata(root, url, page)
+    scripts = _read_metadata(root, url, page)
     body = root.find("body")
     if body is None:
         body = root
@@ -187,7 +193,7 @@ def extract_page(html: str, url: str, max_html_chars: int = DEFAULT_MAX_HTML_CHA
     if len(page.text()) < _FEW_CHARS:
         # Trafilatura is asked only when the page shows clearly more text than we kept.
         asked = page_chars > _SECOND_OPINION_GAIN * len(page.text())
-        _second_opinion(page, script_text or (_trafilatura_text(html, url) if asked else ""))
+        _second_opinion(page, _json_ld_article_body(scripts) or (_trafilatura_text(html, url) if asked else ""))
     _put_lead_image_first(page, container, og_image)
     return page
 
@@ -225,7 +231,8 @@ def _parse(html: str, page: ExtractedPage) -> etree._Element | None:
         root = etree.fromstring(html, parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         return None
-    if any(_DEPTH_ERROR in error.message for error in parser.error_log):
+    last_error = parser.error_log.last_error  # nesting too deep stops the parser: it is the last error
+    if last_error is not None and _DEPTH_ERROR in last_error.message:
         page.truncated.append("depth")
     return root
 
@@ -233,10 +240,11 @@ def _parse(html: str, page: ExtractedPage) -> etree._Element | None:
 def _without_end_tags(html: str) -> str:
     """``html`` without its closing body and html tags, so that text after them is parsed.
 
-    Searched from the end (where they are), since scanning a whole page costs as much as
-    a fifth of parsing it.
+    Searched for near the end only (where they are), since scanning a whole page costs as
+    much as a fifth of parsing it.
     """
-    end = max(html.rfind("</body"), html.rfind("</BODY"), html.rfind("</Body"))
+    window = max(len(html) - _END_TAG_WINDOW, 0)
+    end = max(html.rfind("</body", window), html.rfind("</BODY", window), html.rfind("</Body", window))
     if end < 0:
         return html
     return html[:end] + _END_TAGS.sub("", html[end:])
@@ -244,46 +252,60 @@ def _without_end_tags(html: str) -> str:
 
 def _clean(text: str) -> str:
     """Whitespace collapsed; control characters, soft hyphens and decoding debris removed; NFC."""
-    text = _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    text = " ".join(_CONTROL.sub("", text).split())
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> str:
+def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> list[str]:
     """Fill in title, language, robots directives, base URL and og:image; return the
-    JSON-LD ``articleBody`` (empty if none), read now because scripts are pruned next."""
-    head_title = root.find(".//title")
-    if head_title is not None:
-        page.title = _clean("".join(head_title.itertext()))
+    JSON-LD scripts that hold an ``articleBody``, kept now because scripts are pruned next
+    (and parsed only for the few pages that need them). One pass over the page finds them all."""
     page.language = _clean(root.get("lang") or root.get("xml:lang") or "") or None
     og_image = ""
-    for meta in root.iter("meta"):
-        name = (meta.get("name") or meta.get("http-equiv") or meta.get("property") or "").strip().lower()
-        content = meta.get("content") or ""
-        if name == "robots":
-            page.robots.update(d for d in _ROBOTS_SPLIT.split(content.lower()) if d)
-        elif name.endswith("bot"):  # directives for one crawler, kept with its name
-            page.robots.update(f"{name}: {d}" for d in _ROBOTS_SPLIT.split(content.lower()) if d)
-        elif name in ("content-language", "language", "og:locale") and not page.language:
-            page.language = _clean(content.split(",")[0]) or None
-        elif name == "og:title" and not page.title:
-            page.title = _clean(content)
-        elif name in ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src") and not og_image:
-            og_image = content.strip()
-    base = root.find(".//base[@href]")
+    og_title = ""
+    scripts = []
+    base = None
+    for element in root.xpath(_METADATA):
+        tag = element.tag
+        if tag == "meta":
+            get = element.get
+            name = (get("name") or get("http-equiv") or get("property") or "").strip().lower()
+            content = get("content") or ""
+            if name == "robots":
+                page.robots.update(d for d in _ROBOTS_SPLIT.split(content.lower()) if d)
+            elif name.endswith("bot"):  # directives for one crawler, kept with its name
+                page.robots.update(f"{name}: {d}" for d in _ROBOTS_SPLIT.split(content.lower()) if d)
+            elif name in ("content-language", "language", "og:locale") and not page.language:
+                page.language = _clean(content.split(",")[0]) or None
+            elif name == "og:title" and not og_title:
+                og_title = _clean(content)
+            elif name in _IMAGE_META and not og_image:
+                og_image = content.strip()
+        elif tag == "title":
+            if not page.title:
+                page.title = _clean("".join(element.itertext()))
+        elif tag == "base":
+            base = base if base is not None else element
+        elif element.text and "articleBody" in element.text:
+            scripts.append(element.text)
+    page.title = page.title or og_title
     if base is not None:
         page.base_url = normalize_url(base.get("href", ""), url) or url
     if og_image:
         page.lead_image = normalize_url(og_image, page.base_url)
-    return _json_ld_article_body(root)
+    return scripts
 
 
-def _json_ld_article_body(root: etree._Element) -> str:
+_METADATA = "//title | //meta | //base[@href] | //script[contains(@type, 'ld+json')]"
+_IMAGE_META = frozenset({"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"})
+
+
+def _json_ld_article_body(scripts: list[str]) -> str:
+    """The longest JSON-LD ``articleBody`` of the scripts, or empty."""
     longest = ""
-    for script in root.iter("script"):
-        if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text or "articleBody" not in script.text:
-            continue
+    for script in scripts:
         try:
-            data = json.loads(script.text)
+            data = json.loads(script)
         except ValueError:
             continue
         stack = [data]
@@ -306,9 +328,10 @@ def _shown_og_image(body: etree._Element, page: ExtractedPage) -> etree._Element
     if not wanted:
         return None
     name = wanted.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-    for image in body.iter("img"):
+    # Only images naming the file somewhere in their attributes are resolved and compared.
+    for image in body.xpath(".//img[@*[contains(., $name)]]", name=name):
         reference = image_reference(image.attrib, ())
-        if reference and name in reference and normalize_url(reference, page.base_url) == wanted:
+        if reference and normalize_url(reference, page.base_url) == wanted:
             page.lead_image = wanted
             return image
     return None
@@ -323,6 +346,9 @@ def _prune(body: etree._Element) -> tuple[list[etree._Element], int]:
     """
     etree.strip_elements(body, *_DROPPED_TAGS, with_tail=False)
     page_chars = body.xpath("string-length(normalize-space())")
+    # Page furniture goes first, so that the menus inside it are not classified one by one.
+    furniture = [element for element in body.xpath(_FURNITURE) if not _inside_article(element)]
+    _drop_small(furniture, set(), page_chars)
     classified = [(element, _classify(element)) for element in body.xpath(_CLASSIFIED)]
     marked = [element for element, kind in classified if kind is _CONTENT]
     # Never drop what wraps a sizeable marked article ("box article modal-enabled").
@@ -332,46 +358,64 @@ def _prune(body: etree._Element) -> tuple[list[etree._Element], int]:
         if element.xpath("string-length(normalize-space())") >= _PROTECTING_SHARE * page_chars
         for ancestor in element.iterancestors()
     }
+    _drop_small([element for element, kind in classified if kind is _BOILERPLATE], protected, page_chars)
+    return marked, int(page_chars)
+
+
+def _drop_small(elements: list[etree._Element], protected: set[etree._Element], page_chars: float) -> None:
+    """Drop the elements (in document order) that hold less than a share of the page's text.
+
+    A boilerplate-looking wrapper of most of the page's text is a false alarm (Blogger's
+    "widget Blog" holds the post): it is kept.
+    """
     dropped: etree._Element | None = None
-    for element, kind in classified:
-        # A boilerplate-looking wrapper of most of the page's text is a false alarm
-        # (Blogger's "widget Blog" holds the post): keep it.
-        if kind is not _BOILERPLATE or element in protected:
+    for element in elements:
+        if element in protected:
             continue
         if dropped is not None and any(ancestor is dropped for ancestor in element.iterancestors()):
             continue  # gone with the last dropped subtree (document order puts it right after)
         if element.xpath("string-length(normalize-space())") < _MAX_PRUNED_SHARE * page_chars:
             _drop(element)
             dropped = element
-    return marked, int(page_chars)
 
 
 _CONTENT, _BOILERPLATE = "content", "boilerplate"
-_CLASSIFIED = ".//*[@class or @id or @role or @style or @hidden or @aria-hidden or @itemprop or self::article or self::header or self::aside]"
+_CLASSIFIED = ".//*[@class or @id or @role or @style or @hidden or @aria-hidden or @itemprop or self::article]"
+_FURNITURE = ".//header | .//aside"
 
 
 def _classify(element: etree._Element) -> str | None:
     """Whether an element's markup says it is article content, boilerplate, or neither."""
     get = element.get
-    names = f"{get('class') or ''} {get('id') or ''}".lower()
-    if element.tag == "article" or get("itemprop") == "articleBody" or _CONTENT_WORDS.search(names):
+    tag = element.tag
+    if tag == "article" or get("itemprop") == "articleBody":
+        return _CONTENT
+    names = _names_kind(get("class"), get("id"))
+    if names is _CONTENT:
         return _CONTENT
     if get("hidden") is not None or get("aria-hidden") == "true":
         return _BOILERPLATE
-    if (get("role") or "").lower() in _BOILERPLATE_ROLES:
+    role = get("role")
+    if role and role.lower() in _BOILERPLATE_ROLES:
         return _BOILERPLATE
     style = get("style")
     if style and _HIDDEN_STYLE.search(style.lower()):
         return _BOILERPLATE
-    if element.tag in _FURNITURE_TAGS and not _inside_article(element):
-        return _BOILERPLATE
-    return _BOILERPLATE if _boilerplate_names(names) else None
+    return names
 
 
-@functools.lru_cache(maxsize=4096)
-def _boilerplate_names(names: str) -> bool:
-    """Whether any class or id token is a boilerplate word (pages repeat their class strings: cached)."""
-    return any(_boilerplate_token(token) for token in names.split())
+@functools.lru_cache(maxsize=8192)
+def _names_kind(klass: str | None, ident: str | None) -> str | None:
+    """What class and id words say: content, boilerplate or nothing (pages repeat their
+    class strings, so this is cached)."""
+    if not klass and not ident:
+        return None
+    names = f"{klass or ''} {ident or ''}".lower()
+    if _CONTENT_WORDS.search(names):
+        return _CONTENT
+    if not _ANY_BOILERPLATE_WORD.search(names):
+        return None
+    return _BOILERPLATE if any(_boilerplate_token(token) for token in names.split()) else None
 
 
 def _boilerplate_token(token: str) -> bool:
@@ -418,12 +462,16 @@ def _main_container(body: etree._Element, marked: list[etree._Element]) -> etree
     """
     weight: dict[etree._Element, float] = {}
     best_child: dict[etree._Element, etree._Element] = {}
+    # Text per owning element first: paragraphs hold several text nodes (around links and
+    # emphasis), and each owner's ancestors are walked once.
+    chars_by_owner: dict[etree._Element, int] = {}
     for text in body.xpath(f".//text()[string-length(normalize-space()) >= {_MIN_WEIGHED_TEXT}]"):
         owner = text.getparent()
         if text.is_tail:
             owner = owner.getparent()
-        if owner is None:
-            continue
+        if owner is not None:
+            chars_by_owner[owner] = chars_by_owner.get(owner, 0) + len(text.strip())
+    for owner, chars in chars_by_owner.items():
         chain = [owner]
         for ancestor in owner.iterancestors():
             chain.append(ancestor)
@@ -434,7 +482,7 @@ def _main_container(body: etree._Element, marked: list[etree._Element]) -> etree
         if any(e.tag == "a" for e in chain[:_LINK_LEVELS]):
             continue
         block = next((e.tag for e in chain if e.tag in _BLOCK_TAGS), "div")
-        amount = len(text.strip()) * _TEXT_WEIGHT.get(block, _DEFAULT_TEXT_WEIGHT)
+        amount = chars * _TEXT_WEIGHT.get(block, _DEFAULT_TEXT_WEIGHT)
         child = None
         for element in chain:
             weight[element] = weight.get(element, 0) + amount
@@ -514,7 +562,8 @@ class _Flattener:
                 if tag in _BLOCK_TAGS:
                     self._flush()
                     self.blocks.append(tag)
-                if tag != "a" and (tag in ("figcaption", "caption") or "class" in element.attrib) and _is_caption(element):
+                klass = element.get("class")
+                if tag in ("figcaption", "caption") or (klass and ("aption" in klass or "egend" in klass) and tag != "a" and _is_caption(element)):
                     self._flush()
                     walker.skip_subtree()
                     continue
@@ -638,7 +687,6 @@ def _small(node: ImageNode) -> bool:
 
 # Class words of caption containers ("wp-caption-text", "media__caption", "legend").
 _CAPTION_CLASS = re.compile(r"(?:^|[\s_-])(?:thumb)?(?:caption|legend)(?:$|[\s_-])")
-_CAPTION_XPATH = ".//*[self::figcaption or contains(@class, 'caption') or contains(@class, 'legend')]"
 # Levels above an image searched for its caption container.
 _CAPTION_LEVELS = 3
 
@@ -662,19 +710,21 @@ def _is_caption(element: etree._Element) -> bool:
 
 
 def _caption_of(image: etree._Element) -> str:
+    """The caption beside an image: a child of one of its nearest ancestors (the figure,
+    the media box) that is a caption container; only direct children are looked at, so
+    a page of many images costs no search through the whole page for each."""
     for level, ancestor in enumerate(image.iterancestors()):
         tag = ancestor.tag
         if tag == "table":
             caption = ancestor.find("caption")
-        elif tag in ("body", "article", "main", "section") or level >= _CAPTION_LEVELS:
+            return _clean("".join(caption.itertext())) if caption is not None else ""
+        if tag in ("body", "article", "main", "section") or level >= _CAPTION_LEVELS:
             return ""
-        else:
-            caption = next((c for c in ancestor.xpath(_CAPTION_XPATH) if _is_caption(c)), None)
-            if caption is None:
-                if tag == "figure":
-                    return ""
-                continue
-        return _clean("".join(caption.itertext())) if caption is not None else ""
+        for child in ancestor:
+            if isinstance(child.tag, str) and child.tag != "caption" and _is_caption(child):
+                return _clean("".join(child.itertext()))
+        if tag == "figure":
+            return ""
     return ""
 
 
