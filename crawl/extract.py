@@ -247,7 +247,8 @@ def _without_end_tags(html: str) -> str:
     end = max(html.rfind("</body", window), html.rfind("</BODY", window), html.rfind("</Body", window))
     if end < 0:
         return html
-    return html[:end] + _END_TAGS.sub("", html[end:])
+    tail = _END_TAGS.sub("", html[end:])
+    return html[:end] + tail if tail.strip() else html  # copy the page only when something follows
 
 
 def _clean(text: str) -> str:
