@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 _TOKEN = re.compile(r"\w+")
 SHINGLE = 4
@@ -131,15 +131,18 @@ def load_readability_pages(folder: str | Path, limit: int | None = None) -> list
 
     The truth text is the expected article's text. Its images are the ``<img src>`` URLs,
     resolved against the URL the pages were saved for, each with the other renditions
-    (srcset candidates) the source page offers for the same ``<img>``.
+    the source page offers for the same ``<img>`` (its srcset candidates and those of the
+    ``<source>`` elements of its ``<picture>``).
     """
     from lxml import html as lxml_html
 
     from flamboyance.crawl.image_urls import SOURCE_ATTRIBUTES, SRCSET_ATTRIBUTES, normalize_url, parse_srcset
 
-    def urls(image: object) -> set[str]:
+    def urls(image: Any) -> set[str]:
         references = [image.get(name) or "" for name in SOURCE_ATTRIBUTES]
-        references += [url for name in SRCSET_ATTRIBUTES for url, _, _ in parse_srcset(image.get(name) or "")]
+        picture = next((e for e in image.iterancestors() if e.tag == "picture"), None)
+        holders = [image, *(picture.iter("source") if picture is not None else ())]
+        references += [url for holder in holders for name in SRCSET_ATTRIBUTES for url, _, _ in parse_srcset(holder.get(name) or "")]
         return {url for url in (normalize_url(r, base) for r in references if r) if url}
 
     folder = Path(folder)
