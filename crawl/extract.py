@@ -266,7 +266,7 @@ def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> list[
     og_title = ""
     scripts = []
     base = None
-    for element in root.xpath(_METADATA):
+    for element in root.iter("title", "meta", "base", "script"):  # one pass over the page
         tag = element.tag
         if tag == "meta":
             get = element.get
@@ -286,8 +286,9 @@ def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> list[
             if not page.title:
                 page.title = _clean("".join(element.itertext()))
         elif tag == "base":
-            base = base if base is not None else element
-        elif element.text and "articleBody" in element.text:
+            if base is None and element.get("href"):
+                base = element
+        elif element.text and "ld+json" in (element.get("type") or "") and "articleBody" in element.text:
             scripts.append(element.text)
     page.title = page.title or og_title
     if base is not None:
@@ -297,7 +298,6 @@ def _read_metadata(root: etree._Element, url: str, page: ExtractedPage) -> list[
     return scripts
 
 
-_METADATA = "//title | //meta | //base[@href] | //script[contains(@type, 'ld+json')]"
 _IMAGE_META = frozenset({"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"})
 
 
@@ -387,22 +387,27 @@ _FURNITURE = ".//header | .//aside"
 
 def _classify(element: etree._Element) -> str | None:
     """Whether an element's markup says it is article content, boilerplate, or neither."""
-    get = element.get
-    tag = element.tag
-    if tag == "article" or get("itemprop") == "articleBody":
+    if element.tag == "article":
         return _CONTENT
-    names = _names_kind(get("class"), get("id"))
-    if names is _CONTENT:
-        return _CONTENT
-    if get("hidden") is not None or get("aria-hidden") == "true":
-        return _BOILERPLATE
-    role = get("role")
-    if role and role.lower() in _BOILERPLATE_ROLES:
-        return _BOILERPLATE
-    style = get("style")
-    if style and _HIDDEN_STYLE.search(style.lower()):
-        return _BOILERPLATE
-    return names
+    klass = ident = None
+    kind = None
+    for name, value in element.items():  # one call for all attributes: this runs for most elements
+        if name == "class":
+            klass = value
+        elif name == "id":
+            ident = value
+        elif name == "itemprop":
+            if value == "articleBody":
+                return _CONTENT
+        elif name == "hidden" or (name == "aria-hidden" and value == "true"):
+            kind = _BOILERPLATE
+        elif name == "role":
+            if value.lower() in _BOILERPLATE_ROLES:
+                kind = _BOILERPLATE
+        elif name == "style" and _HIDDEN_STYLE.search(value.lower()):
+            kind = _BOILERPLATE
+    names = _names_kind(klass, ident)
+    return _CONTENT if names is _CONTENT else kind or names
 
 
 @functools.lru_cache(maxsize=8192)
