@@ -307,7 +307,7 @@ def _json_ld_article_body(scripts: list[str]) -> str:
     for script in scripts:
         try:
             data = json.loads(script)
-        except ValueError:
+        except (ValueError, RecursionError):  # broken, or nested deeper than the decoder goes
             continue
         stack = [data]
         while stack:

@@ -54,6 +54,9 @@ def site(main: str, head: str = "") -> str:
         ("<html><body><div class='sidebar'>Links</div><article class='related'>More</article></body></html>", None),
         # A marked article and nothing else.
         ("<html><body><article></article></body></html>", []),
+        # JSON-LD nested deeper than the JSON decoder goes.
+        ("<html><head><script type='application/ld+json'>" + "[" * 100_000 + '{"articleBody": "x"}' + "]" * 100_000
+         + "</script></head><body><p>Short.</p></body></html>", ["Short."]),
     ],
 )  # fmt: skip
 def test_shapes_that_raised_now_extract(html: str, expected: list[str] | None) -> None:
