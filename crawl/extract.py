@@ -44,7 +44,7 @@ _DROPPED_TAGS = (
     "embed", "button", "input", "select", "textarea", "option", "nav", "footer",
     "menu", "dialog", "map", "audio", "video", "head", "link", "meta", "rt", "rp",
 )  # fmt: skip
-# Page furniture by tag (<header>, <aside>; see _FURNITURE) is dropped unless it sits
+# Page furniture by tag (<header>, <aside>; see _prune) is dropped unless it sits
 # inside the article: an article's own <header> holds its title, teaser and lead image,
 # and an <aside> inside it is a fact box.
 
@@ -348,8 +348,18 @@ def _prune(body: etree._Element) -> tuple[list[etree._Element], int]:
     etree.strip_elements(body, *_DROPPED_TAGS, with_tail=False)
     page_chars = body.xpath("string-length(normalize-space())")
     # Page furniture goes first, so that the menus inside it are not classified one by one.
-    furniture = [element for element in body.xpath(_FURNITURE) if not _inside_article(element)]
-    _drop_small(furniture, set(), page_chars)
+    # An <aside> outside the marked article (and not holding it) is tangential whatever its
+    # size (a sidebar can outweigh a short article); a <header> there may still hold the
+    # article's title and lead image, so only the share rule drops it.
+    found = body.xpath(_FURNITURE_OR_ARTICLE)  # one pass finds both
+    articles = any(element.tag not in ("header", "aside") or element.get("itemprop") == "articleBody" for element in found)
+    furniture = []
+    for element in (e for e in found if e.tag in ("header", "aside")):
+        if articles and element.tag == "aside" and not _in_marked_article(element) and not element.xpath(_ARTICLES):
+            _drop(element)
+        elif not _inside_article(element):
+            furniture.append(element)
+    _drop_small([element for element in furniture if element.getparent() is not None], set(), page_chars)
     classified = [(element, _classify(element)) for element in body.xpath(_CLASSIFIED)]
     marked = [element for element, kind in classified if kind is _CONTENT]
     # Never drop what wraps a sizeable marked article ("box article modal-enabled").
@@ -382,7 +392,8 @@ def _drop_small(elements: list[etree._Element], protected: set[etree._Element], 
 
 _CONTENT, _BOILERPLATE = "content", "boilerplate"
 _CLASSIFIED = ".//*[@class or @id or @role or @style or @hidden or @aria-hidden or @itemprop or self::article]"
-_FURNITURE = ".//header | .//aside"
+_FURNITURE_OR_ARTICLE = ".//*[self::header or self::aside or self::article or @itemprop='articleBody']"
+_ARTICLES = ".//*[self::article or @itemprop='articleBody']"
 
 
 def _classify(element: etree._Element) -> str | None:
@@ -435,6 +446,10 @@ def _boilerplate_token(token: str) -> bool:
     if first in ("tag", "tags") and len(words) > 1 and words[1] not in ("list", "cloud", "links"):
         first = ""  # WordPress's "tag-<slug>" post class
     return first in _EDGE_WORDS or last in _EDGE_WORDS or token in _EDGE_WORDS
+
+
+def _in_marked_article(element: etree._Element) -> bool:
+    return any(a.tag == "article" or a.get("itemprop") == "articleBody" for a in element.iterancestors())
 
 
 def _inside_article(element: etree._Element) -> bool:

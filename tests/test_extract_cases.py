@@ -93,6 +93,12 @@ def test_an_aside_inside_the_article_is_a_fact_box_and_one_outside_is_furniture(
     assert "Most read" not in page.text()
 
 
+def test_a_sidebar_aside_bigger_than_a_short_article_is_still_furniture() -> None:
+    sidebar = "".join(f"<p>Most read story number {i} with a long summary of what happened there.</p>" for i in range(20))
+    page = extract_page(site(f"<div class='main-content'><article><p>{PROSE}</p></article><aside>{sidebar}</aside></div>"), URL)
+    assert texts(page) == [PROSE.strip()]
+
+
 @pytest.mark.parametrize(
     "wrapper",
     [
