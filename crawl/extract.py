@@ -583,8 +583,7 @@ class _Flattener:
                 if tag in _BLOCK_TAGS:
                     self._flush()
                     self.blocks.append(tag)
-                klass = element.get("class")
-                if tag in ("figcaption", "caption") or (klass and ("aption" in klass or "egend" in klass) and tag != "a" and _is_caption(element)):
+                if tag in ("figcaption", "caption") or (tag in _CAPTION_HOLDERS and _is_caption(element)):
                     self._flush()
                     walker.skip_subtree()
                     continue
@@ -708,6 +707,8 @@ def _small(node: ImageNode) -> bool:
 
 # Class words of caption containers ("wp-caption-text", "media__caption", "legend").
 _CAPTION_CLASS = re.compile(r"(?:^|[\s_-])(?:thumb)?(?:caption|legend)(?:$|[\s_-])")
+# Tags that caption containers are made of (a class check for every element would cost).
+_CAPTION_HOLDERS = frozenset("div p span small em i figcaption section aside".split())
 # Levels above an image searched for its caption container.
 _CAPTION_LEVELS = 3
 
@@ -721,7 +722,8 @@ def _is_caption(element: etree._Element) -> bool:
     tag = element.tag
     if tag in ("figcaption", "caption"):
         return True
-    if not _CAPTION_CLASS.search((element.get("class") or "").lower()):
+    klass = element.get("class")
+    if not klass or not ("aption" in klass or "egend" in klass) or not _CAPTION_CLASS.search(klass.lower()):
         return False
     if any(True for _ in element.iter("img", "picture")):
         return False  # a wrapper of the image, not its caption
