@@ -6,14 +6,20 @@ to leave out everything around the article (menus, footers, sidebars, cookie ban
 comments, "related" lists). Off-the-shelf extractors either drop images or lose their
 position, so this one is ours, built on lxml for speed:
 
-1. parse (capped at ``max_html_chars``, so a 50 MB page costs no more than a big one);
-2. read page metadata: title, language, robots directives, ``<base href>``;
+1. parse (capped at ``max_html_chars``, so a 50 MB page costs no more than a big one; text
+   after ``</body>`` kept, as browsers show it; every cut recorded in ``truncated``);
+2. read page metadata: title, language, robots directives, ``<base href>``, og:image, and
+   the JSON-LD ``articleBody`` for pages whose text lives only in a script;
 3. prune boilerplate subtrees by tag, ARIA role, hidden style and class/id words, in C
-   where possible (``strip_elements``) because most of a page is boilerplate;
+   where possible (``strip_elements``) because most of a page is boilerplate. Page
+   furniture (``<header>``, ``<aside>``) goes unless it sits inside the article, and class
+   words count only where they name the block (see ``_boilerplate_token``);
 4. find the main-content container: the deepest element that still holds most of the
    page's long, non-link text (articles put their paragraphs side by side, boilerplate
-   scatters short or link-heavy text around them);
-5. walk that container once, emitting text blocks and images as they come.
+   scatters short or link-heavy text around them), plus the prose siblings beside it;
+5. walk that once, emitting text blocks (NFC, soft hyphens removed) and images (with
+   their captions) as they come, then put the lead image first if the walk missed it;
+6. a page where this finds almost nothing gets a second opinion (JSON-LD, trafilatura).
 
 Quality and speed are measured by ``benchmarks/extract.py`` with the metric in
 ``crawl/extract_quality.py``.
