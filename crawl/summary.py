@@ -21,8 +21,10 @@ def print_summary(result: StageResult, out: TextIO | None = None) -> None:
         f"{stats.get('images/attached')} attached to documents",
         f"  pairs: {stats.get('pairs/written')}",
     ]
-    for title, prefix in (("pages skipped", "pages/skipped"), ("records skipped", "warc/skipped"),
-                          ("corrupt input", "warc/corrupt"), ("images lost", "images/failed")):
+    for title, prefix in (("pages skipped", "pages/skipped"), ("pages failed", "pages/failed"),
+                          ("pages truncated (kept)", "pages/truncated"), ("URL rows skipped", "urls/skipped"),
+                          ("records skipped", "warc/skipped"), ("corrupt input", "warc/corrupt"),
+                          ("images lost", "images/failed"), ("image index problems", "image_index/skipped")):
         reasons = stats.under(prefix)
         if reasons:
             lines.append(f"  {title}: " + ", ".join(f"{reason} {count}" for reason, count in reasons.items()))

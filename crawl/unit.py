@@ -89,6 +89,8 @@ def warc_documents(unit: Unit, config: BuildConfig, stats: Stats) -> Iterator[Do
             http_charset=record.charset,
             fetch_date=record.date,
             max_html_bytes=config.max_html_bytes,
+            robots_tags=record.robots_tags,
+            agent_token=config.fetch.agent_token,
         )
         if document is not None:
             yield document

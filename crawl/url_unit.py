@@ -79,6 +79,8 @@ def url_documents(unit: Unit, config: BuildConfig, cache: FetchCache, stats: Sta
                 fetch_date=result.fetched_at,
                 max_html_bytes=config.max_html_bytes,
                 meta=row.meta,
+                robots_tags=[result.headers["x-robots-tag"]] if "x-robots-tag" in result.headers else (),
+                agent_token=config.fetch.agent_token,
             )
             if document is not None:
                 yield document

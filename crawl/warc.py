@@ -15,6 +15,22 @@ to find its first record, and continue there. Bad data is never raised: it is sk
 and counted (``warc/corrupt/<reason>``), as are records of unwanted types
 (``warc/skipped/<type>``).
 
+Three kinds of file are read whole, never in ranges (``plan_ranges`` gives them one unit,
+and a range that starts inside one is refused with a ValueError):
+
+- a gzip WARC compressed as one stream rather than member by member: no offset inside it
+  can be decompressed from, so its records carry their number in the file as ``offset``;
+- an ARC file (the format before WARC), read with warcio, which converts its records;
+- nothing else: every other file is split as above.
+
+Files whose first header is ClueWeb-style (``WARC/0.18``, or bare ``\n`` line ends) are parsed
+in FastWARC's quirks mode, which reads their malformed WARC and HTTP headers (in strict mode
+their HTTP headers come out empty and every page looks like "not HTML"); the boundary test
+accepts them too.
+Every record parsed is counted in ``warc/read``; it is either yielded (``warc/records``) or
+counted by why it was not (``warc/skipped/<type or reason>``, ``warc/corrupt/content_encoding``),
+so those add up to ``warc/read``.
+
 Limitation: in a plain (uncompressed) WARC a record whose body holds a whole WARC record
 of its own (a WARC archived inside a WARC) can fool the boundary search of a range that
 starts inside that body. Gzip WARCs do not have this problem.
@@ -24,7 +40,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 import brotli
 from fastwarc.warc import ArchiveIterator, HeaderMap, WarcHeader, WarcRecordType
@@ -35,7 +51,8 @@ from flamboyance.shards import storage
 from flamboyance.shards.stats import Stats
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
-_PLAIN_MARK = b"WARC/1."
+_PLAIN_MARK = b"WARC/"
+_ARC_MARK = b"filedesc://"
 _SCAN_CHUNK = 1 << 16
 _MAX_HEADER = 1 << 16
 _TYPE_NAMES = {
@@ -92,6 +109,13 @@ class WarcRecord:
         return self._http_dict
 
     @property
+    def robots_tags(self) -> list[str]:
+        """The values of every ``X-Robots-Tag`` HTTP header (a page may send several)."""
+        if not self._raw.is_http:
+            return []
+        return [value for name, value in self._raw.http_headers.items() if name.lower() == "x-robots-tag"]
+
+    @property
     def content_type(self) -> str:
         """The mime type without parameters, lower-cased: from HTTP, else from the WARC header."""
         if self._raw.is_http:
@@ -112,15 +136,77 @@ class WarcRecord:
         )
 
 
+class ArcRecord(WarcRecord):
+    """A record of an ARC file, as warcio converts it, with ``WarcRecord``'s fields."""
+
+    __slots__ = ("_headers", "_status")
+
+    def __init__(self, record_type: str, offset: int, body: bytes, headers: dict[str, str], http: dict[str, str], status: int | None):
+        super().__init__(record_type, offset, body, None)
+        self._headers = headers
+        self._http_dict = http
+        self._status = status
+
+    @classmethod
+    def convert(cls, record: Any, payload: bytes, offset: int, stats: Stats) -> "ArcRecord | None":
+        """Ours from a warcio record (payload decoded as for WARC records); None if undecodable."""
+        http = {}
+        status = None
+        if record.http_headers is not None:
+            http = {name.lower(): value for name, value in record.http_headers.headers}
+            try:
+                status = int(record.http_headers.get_statuscode())
+            except (TypeError, ValueError):
+                status = None
+        body = _decode_payload(payload, http, stats)
+        if body is None:
+            return None
+        headers = {name.lower(): value for name, value in record.rec_headers.headers}
+        return cls(record.rec_type, offset, body, headers, http, status)
+
+    @property
+    def target_uri(self) -> str:
+        return self._headers.get("warc-target-uri", "")
+
+    @property
+    def date(self) -> str:
+        return self._headers.get("warc-date", "")
+
+    @property
+    def record_id(self) -> str:
+        return self._headers.get("warc-record-id", "")
+
+    @property
+    def http_status(self) -> int | None:
+        return self._status
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return self._http_dict
+
+    @property
+    def robots_tags(self) -> list[str]:
+        tags = self._http_dict.get("x-robots-tag")
+        return [tags] if tags else []
+
+    @property
+    def content_type(self) -> str:
+        header = self._http_dict.get("content-type") if self._status is not None else self._headers.get("content-type")
+        return (header or "").split(";", 1)[0].strip().lower()
+
+
 def plan_ranges(path: str, unit_bytes: int) -> list[tuple[int, int | None]]:
     """Split a file into byte ranges of about ``unit_bytes`` for ``iter_records``.
 
-    Only the file size is looked at: the ranges are correct whatever their edges because
-    every unit searches for its first record boundary.
+    Only the file size is looked at (and, for a large file, its first record, since a
+    single-stream gzip WARC or an ARC file is one unit): the ranges are correct whatever
+    their edges because every unit searches for its first record boundary.
     """
     if unit_bytes <= 0:
         raise ValueError(f"unit_bytes must be positive, got {unit_bytes}")
     total = storage.size(path)
+    if total > unit_bytes and file_kind(path) != _PER_RECORD:
+        return [(0, None)]
     starts = list(range(0, max(total, 1), unit_bytes))
     return [(begin, begin + unit_bytes) for begin in starts[:-1]] + [(starts[-1], None)]
 
@@ -154,18 +240,128 @@ def iter_records(
         limit = total if end is None else min(end, total)
         if start < limit:
             stats.add("warc/bytes", limit - start)
+        kind, quirks = _file_kind(stream, gz)
+        if kind != _PER_RECORD:
+            if start > 0:
+                raise ValueError(
+                    f"{path} is {kind}: it can only be read whole, not from byte {start} "
+                    "(recompress it record by record, e.g. with `warcio recompress`)"
+                )
+            reader = _read_single_stream if kind == _SINGLE_STREAM else _read_arc
+            yield from reader(stream, wanted, stats, quirks)
+            return
         # A file starts with a record; if it does not, the first parse error resyncs.
         position = 0 if start == 0 else _next_boundary(stream, start, gz, limit)
         while position is not None and position < limit:
             # FastWARC reads a local file faster by itself than through a Python file
             # object; it can do so only from the start, resyncs go through `stream`.
             source = storage.local_path(path) if position == 0 and storage.is_local(path) else stream
-            resume = yield from _read_run(source, stream, position, gz, limit, wanted, stats)
+            resume = yield from _read_run(source, stream, position, gz, limit, wanted, stats, quirks)
             if resume is None:
                 return
             position, damaged_from = resume
             position = _next_boundary(stream, position, gz, limit)
             stats.add("warc/bytes_skipped", (limit if position is None else position) - damaged_from)
+
+
+_PER_RECORD, _SINGLE_STREAM, _ARC = "per-record", "a gzip WARC compressed as one stream", "an ARC file"
+
+
+def file_kind(path: str) -> str:
+    """How a WARC file can be read: ``per-record`` (in byte ranges), or a description of
+    why it must be read whole (single-stream gzip, ARC)."""
+    with storage.open_input(path) as stream:
+        gz = stream.read(2) == _GZIP_MAGIC[:2]
+        return _file_kind(stream, gz)[0]
+
+
+def _file_kind(stream: IO[bytes], gz: bool) -> tuple[str, bool]:
+    """Sniff the start of the file: ARC, or gzip whose first member holds more than one
+    record; and whether its first header asks for quirks mode (see ``_needs_quirks``)."""
+    stream.seek(0)
+    if not gz:
+        head = stream.read(_MAX_HEADER)
+        return (_ARC if head.startswith(_ARC_MARK) else _PER_RECORD), _needs_quirks(head)
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = b""
+    produced = 0
+    record_size = None  # decompressed size of the first record, once its header is read
+    while not decompressor.eof:
+        chunk = stream.read(_SCAN_CHUNK)
+        if not chunk:
+            break
+        while chunk and not decompressor.eof:
+            try:
+                output = decompressor.decompress(chunk, _SCAN_CHUNK)
+            except zlib.error:
+                return _PER_RECORD, False  # damaged: the normal reader counts it
+            chunk = decompressor.unconsumed_tail
+            produced += len(output)
+            if len(head) < _MAX_HEADER:
+                head += output[: _MAX_HEADER - len(head)]
+                if head.startswith(_ARC_MARK):
+                    return _ARC, False
+            if record_size is None:
+                length, body_start = _header_length(head)
+                if length is not None:
+                    record_size = body_start + length
+            if record_size is not None and produced > record_size + 4:
+                return _SINGLE_STREAM, _needs_quirks(head)  # the first member goes on past the first record
+    return _PER_RECORD, _needs_quirks(head)
+
+
+def _needs_quirks(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is ClueWeb-style (a pre-1.0 version line, or
+    header lines ending in a bare ``\n``), to be parsed in FastWARC's quirks mode.
+
+    Quirks mode is not the default: it also accepts a record whose block runs into the
+    next one, which hides the damage that the strict parser reports and we resync after.
+    """
+    first_line = head.split(b"\n", 1)[0]
+    return head.startswith(_PLAIN_MARK) and (not first_line.endswith(b"\r") or not first_line.startswith((b"WARC/1.0", b"WARC/1.1")))
+
+
+def _read_single_stream(stream: IO[bytes], wanted: int, stats: Stats, quirks: bool) -> Iterator[WarcRecord]:
+    """Every record of a one-stream gzip WARC, front to back; a break ends the file (counted)."""
+    stream.seek(0)
+    number = 0
+    try:
+        for raw in ArchiveIterator(stream, record_types=WarcRecordType.any_type, quirks_mode=quirks):
+            stats.add("warc/read")
+            number += 1
+            kind = int(raw.record_type)
+            if not kind & wanted:
+                stats.add(f"warc/skipped/{_TYPE_NAMES.get(kind, 'unknown')}")
+                continue
+            record = _convert(raw, kind, number - 1, stats, short="warc/corrupt/truncated")
+            if record is not None:
+                stats.add("warc/records")
+                yield record
+    except OSError as error:
+        stats.add("warc/corrupt/gzip" if "zip" in str(error).lower() else "warc/corrupt/format")
+
+
+def _read_arc(stream: IO[bytes], wanted: int, stats: Stats, _quirks: bool) -> Iterator[WarcRecord]:
+    """The records of an ARC file, converted to WARC records by warcio (FastWARC reads no ARC)."""
+    from warcio.archiveiterator import ArchiveIterator as WarcioIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    stream.seek(0)
+    records = WarcioIterator(stream, arc2warc=True)
+    try:
+        for record in records:
+            stats.add("warc/read")
+            kind = _TYPE_BITS.get(record.rec_type, _TYPE_BITS["unknown"])
+            if not kind & wanted:
+                stats.add(f"warc/skipped/{record.rec_type}")
+                continue
+            payload = record.raw_stream.read()  # before get_record_offset, which skips to the record's end
+            converted = ArcRecord.convert(record, payload, records.get_record_offset(), stats)
+            if converted is not None:
+                stats.add("warc/records")
+                yield converted
+    except (ArchiveLoadFailed, OSError, ValueError, zlib.error):
+        stats.add("warc/corrupt/arc")
 
 
 def read_record_at(path: str, offset: int, record_types: Iterable[str] = ("response",)) -> WarcRecord | None:
@@ -180,7 +376,7 @@ def read_record_at(path: str, offset: int, record_types: Iterable[str] = ("respo
 
 
 def _read_run(
-    source: str | IO[bytes], stream: IO[bytes], position: int, gz: bool, limit: int, wanted: int, stats: Stats
+    source: str | IO[bytes], stream: IO[bytes], position: int, gz: bool, limit: int, wanted: int, stats: Stats, quirks: bool
 ) -> Iterator[WarcRecord]:
     """Read records with FastWARC from a boundary until the range ends or the data breaks.
 
@@ -197,10 +393,11 @@ def _read_run(
     reading = False
     yielded = 0
     try:
-        for raw in ArchiveIterator(source, record_types=WarcRecordType.any_type):
+        for raw in ArchiveIterator(source, record_types=WarcRecordType.any_type, quirks_mode=quirks):
             last = raw.stream_pos
             if last >= limit:
                 break
+            stats.add("warc/read")
             if held is not None:
                 yielded += 1
                 yield held
@@ -251,11 +448,16 @@ def _read_run(
     return None
 
 
-def _convert(raw: FastRecord, kind: int, offset: int, stats: Stats) -> WarcRecord | None:
-    """Our record from FastWARC's; None when the payload is short or undecodable."""
+def _convert(raw: FastRecord, kind: int, offset: int, stats: Stats, short: str | None = None) -> WarcRecord | None:
+    """Our record from FastWARC's; None when the payload is short or undecodable.
+
+    A short payload means the file ended inside the record: counted as ``short`` if given,
+    else left to the caller's end-of-run check."""
     body = raw.reader.read()
     if len(body) < raw.content_length:
-        return None  # the file ended inside the record; the end-of-run check counts it
+        if short:
+            stats.add(short)
+        return None
     record = WarcRecord(_TYPE_NAMES.get(kind, "unknown"), offset, body, raw)
     if raw.is_http and b"encoding" in b" ".join(raw.http_headers.keys_bytes()).lower():
         decoded = _decode_payload(body, record.http_headers, stats)
@@ -391,27 +593,44 @@ def record_end(stream: IO[bytes], offset: int, gz: bool) -> int | None:
 
     This one test decides both where a range's first record is and whether a record
     before a parse error was whole, so that neighbouring ranges agree on every record.
+    Lines may end in ``\r\n`` or, as in ClueWeb09, in a bare ``\n``.
     """
     stream.seek(offset)
     if gz:
         return _member_end(stream, offset)
     head = stream.read(_MAX_HEADER)
-    header_end = head.find(b"\r\n\r\n")
-    if not head.startswith(b"WARC/1.") or header_end < 0:
+    length, body_start = _header_length(head)
+    if length is None:
         return None
+    end = offset + body_start + length
+    stream.seek(end)
+    trailer = stream.read(4)
+    if trailer == b"\r\n\r\n":
+        return end + 4
+    return end + 2 if trailer[:2] == b"\n\n" else None
+
+
+def _header_length(head: bytes) -> tuple[int | None, int]:
+    """The Content-Length of the WARC header at the start of ``head`` and where its block
+    starts; ``(None, 0)`` if ``head`` does not start with a whole WARC header."""
+    if not head.startswith(_PLAIN_MARK):
+        return None, 0
+    crlf, lf = head.find(b"\r\n\r\n"), head.find(b"\n\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        header, body_start = head[:crlf], crlf + 4
+    elif lf >= 0:
+        header, body_start = head[:lf], lf + 2
+    else:
+        return None, 0
     length = None
-    for line in head[:header_end].split(b"\r\n")[1:]:
+    for line in header.split(b"\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             try:
                 length = int(value.strip())
             except ValueError:
-                return None
-    if length is None or length < 0:
-        return None
-    end = offset + header_end + 4 + length
-    stream.seek(end)
-    return end + 4 if stream.read(4) == b"\r\n\r\n" else None
+                return None, 0
+    return (length, body_start) if length is not None and length >= 0 else (None, 0)
 
 
 def _member_end(stream: IO[bytes], offset: int) -> int | None:
@@ -431,11 +650,11 @@ def _member_end(stream: IO[bytes], offset: int) -> int | None:
             except zlib.error:
                 return None
             pending = decompressor.unconsumed_tail
-            if len(head) < 7:
-                head += output[: 7 - len(head)]
-                if b"WARC/1."[: len(head)] != head:
+            if len(head) < len(_PLAIN_MARK):
+                head += output[: len(_PLAIN_MARK) - len(head)]
+                if _PLAIN_MARK[: len(head)] != head:
                     return None
-    if head != b"WARC/1.":
+    if head != _PLAIN_MARK:
         return None
     return offset + consumed - len(decompressor.unused_data)
 

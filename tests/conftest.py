@@ -90,6 +90,12 @@ def article_benchmark() -> Path:
 
 
 @pytest.fixture(scope="session")
+def readability_pages() -> Path:
+    """../shared/data/readability-test-pages: 130 pages with Readability's curated article and images."""
+    return _shared("readability-test-pages")
+
+
+@pytest.fixture(scope="session")
 def ray_local():
     """One local Ray instance for the tests that run builds in-process."""
     import ray

@@ -92,3 +92,19 @@ def test_real_pages_decode_as_utf8(article_benchmark: Path, wiki_site: Path) -> 
     page = (wiki_site / "site" / "A" / "Ray_Charles.html").read_bytes()
     text, encoding = decode_html(page, "utf-8")
     assert encoding == "utf-8" and text == page.decode("utf-8")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("text", [FRENCH, RUSSIAN, JAPANESE])
+def test_wide_encodings_without_a_byte_order_mark(encoding: str, text: str) -> None:
+    page = html(text, '<meta charset="utf-8">')  # a meta tag a wide page cannot truly mean
+    assert decode_html(page.encode(encoding)) == (page, encoding)
+
+
+def test_utf32_byte_order_mark_is_not_taken_for_utf16() -> None:
+    assert decode_html(codecs.BOM_UTF32_LE + html(FRENCH).encode("utf-32-le")) == (html(FRENCH), "utf-32-le")
+
+
+def test_a_few_nul_bytes_do_not_make_a_page_wide() -> None:
+    body = html(FRENCH).encode("utf-8").replace(b"<p>", b"<p>\x00")
+    assert decode_html(body)[1] == "utf-8"

@@ -199,6 +199,7 @@ def test_a_warc_of_only_non_html_records(tmp_path: Path) -> None:
     assert [r.content_type for r in records] == ["image/png"] * 5 and records[0].charset is None
     assert stats.to_json() == {
         "warc/bytes": os.path.getsize(path),
+        "warc/read": 11,
         "warc/records": 5,
         "warc/skipped/request": 5,
         "warc/skipped/warcinfo": 1,
@@ -279,3 +280,90 @@ def test_random_bytes_are_no_warc(tmp_path: Path) -> None:
         records, stats = read_all(damaged(tmp_path, data, name))
         assert records == [] and sum(stats.under("warc/corrupt").values()) >= 1
         assert stats.get("warc/bytes_skipped") == len(data)
+
+
+# Files read whole: single-stream gzip, ClueWeb-style, ARC ------------------------------
+
+
+def test_single_stream_gzip_warc_gives_every_page(wiki_site: Path, tmp_path: Path) -> None:
+    path = tmp_path / "one-stream.warc.gz"
+    path.write_bytes(gzip.compress(gzip.decompress((wiki_site / "pages.warc.gz").read_bytes())))
+    records, stats = read_all(path)
+    whole, _ = read_all(wiki_site / "pages.warc.gz")
+    assert [(r.target_uri, r.body) for r in records] == [(r.target_uri, r.body) for r in whole] and len(records) == 85
+    assert stats.get("warc/read") == stats.get("warc/records") == 85
+    assert plan_ranges(str(path), 10_000) == [(0, None)]  # no byte ranges for it
+    with pytest.raises(ValueError, match="one stream"):
+        list(iter_records(str(path), start=5000))
+
+
+def clueweb_record(i: int, line_end: bytes, http_line_end: bytes = b"\n") -> bytes:
+    nl, hnl = line_end, http_line_end
+    http = b"HTTP/1.1 200 OK" + hnl + b"Content-Type: text/html" + hnl + hnl + page(i)
+    header = [b"WARC/0.18", b"WARC-Type: response", b"WARC-Target-URI: http://example.org/%d" % i,
+              b"WARC-Date: 2009-03-65T08:43:19-0800", b"Content-Type: application/http;msgtype=response",
+              b"WARC-TREC-ID: clueweb09-en0000-00-%05d" % i, b"Content-Length: %d" % len(http)]  # fmt: skip
+    return nl.join(header) + nl + nl + http + nl + nl
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("gzip_records", [True, False])
+def test_clueweb_style_records_are_all_read_as_html(tmp_path: Path, line_end: bytes, gzip_records: bool) -> None:
+    records = [clueweb_record(i, line_end) for i in range(20)]
+    path = tmp_path / ("clueweb.warc.gz" if gzip_records else "clueweb.warc")
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if gzip_records else b"".join(records))
+    read, stats = read_all(path)
+    assert [(r.http_status, r.content_type, r.body) for r in read] == [(200, "text/html", page(i)) for i in range(20)]
+    assert not stats.under("warc/corrupt")
+    assert identities(by_ranges(path, 1500)[0]) == identities(read)
+
+
+def arc_file(count: int) -> list[bytes]:
+    """An ARC (version 1) file's parts: the file header, then one record per page."""
+    description = b"1 0 Flamboyance\nURL IP-address Archive-date Content-type Archive-length\n"
+    parts = [b"filedesc://test.arc 0.0.0.0 20090101000000 text/plain %d\n" % len(description) + description + b"\n"]
+    for i in range(count):
+        http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + page(i)
+        parts.append(b"http://example.org/%d 127.0.0.1 20090101000000 text/html %d\n" % (i, len(http)) + http + b"\n")
+    return parts
+
+
+@pytest.mark.parametrize("gzip_records", [True, False])
+def test_arc_files_are_read(tmp_path: Path, gzip_records: bool) -> None:
+    parts = arc_file(6)
+    path = tmp_path / ("old.arc.gz" if gzip_records else "old.arc")
+    path.write_bytes(b"".join(gzip.compress(p) for p in parts) if gzip_records else b"".join(parts))
+    records, stats = read_all(path)
+    assert [(r.target_uri, r.http_status, r.content_type, r.charset, r.body) for r in records] == [
+        (f"http://example.org/{i}", 200, "text/html", "utf-8", page(i)) for i in range(6)
+    ]
+    assert stats.to_json() == {"warc/bytes": path.stat().st_size, "warc/read": 7, "warc/records": 6, "warc/skipped/warcinfo": 1}
+    assert plan_ranges(str(path), 100) == [(0, None)]
+
+
+def test_every_record_is_accounted_for(tmp_path: Path) -> None:
+    """Records read = yielded + skipped by type or payload; pages read = documents + dropped by reason."""
+    from flamboyance.crawl.config import BuildConfig
+    from flamboyance.crawl.unit import warc_documents
+    from flamboyance.crawl.units import Unit
+
+    path = tmp_path / "mixed.warc.gz"
+    html = [("Content-Type", "text/html")]
+    with WarcWriter(str(path)) as warc:
+        warc.write_warcinfo({"software": "test"})
+        for i in range(3):
+            warc.write_request(f"https://example.org/{i}", [])
+            warc.write_response(f"https://example.org/{i}", 200, html, page(i))
+        warc.write_response("https://example.org/gone", 404, html, b"<p>Not found</p>")
+        warc.write_response("https://example.org/x.png", 200, [("Content-Type", "image/png")], b"\x89PNG")
+        warc.write_response("https://example.org/optout", 200, [*html, ("X-Robots-Tag", "noai")], page(9))
+        warc.write_response("https://example.org/empty", 200, html, b"<html><body></body></html>")
+        warc.write_response("https://example.org/bad", 200, [*html, ("Content-Encoding", "gzip")], b"not gzip")
+    stats = Stats()
+    documents = list(warc_documents(Unit("u", "warc", str(path)), BuildConfig(), stats))
+    assert len(documents) == 3
+    dropped_records = sum(stats.under("warc/skipped").values()) + stats.get("warc/corrupt/content_encoding")
+    assert stats.get("warc/read") == 12 == stats.get("warc/records") + dropped_records
+    dropped_pages = sum(stats.under("pages/skipped").values()) + sum(stats.under("pages/failed").values()) + stats.get("pages/empty")
+    assert stats.get("pages/read") == stats.get("warc/records") == len(documents) + dropped_pages
+    assert stats.under("pages/skipped") == {"http_404": 1, "not_html": 1, "optout": 1}
