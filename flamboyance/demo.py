@@ -126,7 +126,7 @@ def pretrain_encoder(context: dict) -> bool:
 
 
 def train_flamingo(context: dict) -> bool:
-    """Train Flamingo on interleaved and pair shards with the encoder frozen, then test it few-shot (flamboyance train, eval)."""
+    """Train Flamingo on the pair shards with the encoder frozen, then test it few-shot (flamboyance train, eval)."""
     from flamboyance.flamingo_model.demo import run_demo_flamingo
 
     data, tower = context["data"], os.path.join(context["encoder"], "export", "image_tower")
