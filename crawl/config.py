@@ -29,4 +29,6 @@ class BuildConfig:
     # HTML beyond this size is truncated before parsing, so one huge page cannot stall a task.
     max_html_bytes: int = 5 * 1024 * 1024
     # A filter preset name ("m3w", "obelics") or a path to a filter config; None keeps all.
-    filters: str | None = None
+    # M3W by default, so that default shards are ready for Flamingo: no image below 64 px,
+    # none with a URL ban word, text through the Gopher rules (filter/preset_configs/m3w.yaml).
+    filters: str | None = "m3w"
