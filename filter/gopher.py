@@ -31,7 +31,8 @@ from itertools import accumulate
 from typing import Any
 
 from flamboyance.filter.base import Filter, Rules, Verdict
-from flamboyance.filter.words import tokens, whitespace_words, words as words_of
+from flamboyance.filter.words import tokens, whitespace_words
+from flamboyance.filter.words import words as words_of
 
 # The Gopher paper's stop words: a document must contain at least two of them.
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})

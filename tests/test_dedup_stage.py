@@ -285,3 +285,24 @@ def test_the_command_resumes_a_finished_run_and_prints_what_it_dropped(planted, 
     printed = capsys.readouterr().out
     assert "3 already done" in printed and "12 read, 7 written" in printed
     assert "documents dropped: image_set 1, near 1, paragraphs_repeated 1, text 1, url 1" in printed
+
+
+def test_the_build_report_reads_a_dedup_output_as_the_build_followed_by_dedup(planted, deduplicated):
+    from flamboyance.filter.report.funnel import funnel, load_build
+    from flamboyance.filter.report.html import report_data
+
+    output, result = deduplicated
+    build = Path(planted["build"])
+    if not (build / "stats.json").exists():  # what a build writes at its end: its units' counters merged
+        written = sum(json.loads(path.read_text())["stats"]["documents/written"] for path in (build / "units").iterdir())
+        (build / "stats.json").write_text(json.dumps({"documents/written": written, "pages/parsed": written}))
+    stats, report = load_build(str(output))
+    assert list(report.steps) == ["dedup_documents", "dedup_paragraphs", "dedup_images"]
+    rows = {row.step: row for row in funnel(stats, report)}
+    documents = report["dedup_documents"]
+    assert documents.volume_in["documents"] == documents.inputs == rows["extracted"].documents
+    assert rows["dedup_documents"].documents == documents.kept == rows["written"].documents == result.stats.get("documents/written")
+    assert rows["dedup_paragraphs"].words < rows["dedup_documents"].words
+    assert rows["dedup_images"].images == rows["written"].images < rows["dedup_documents"].images
+    names = [step["name"] for step in report_data(str(output), stats, report)["steps"]]
+    assert names == ["dedup_documents", "dedup_paragraphs", "dedup_images"]

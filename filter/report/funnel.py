@@ -15,6 +15,7 @@ from typing import Any
 
 from flamboyance.filter.audit import FilterReport, StepStats
 from flamboyance.shards import storage
+from flamboyance.shards.executor import PLAN_FILE
 from flamboyance.shards.stats import Stats
 
 QUANTITIES = ("documents", "images", "words")
@@ -40,13 +41,32 @@ class FunnelRow:
 
 
 def load_build(output: str) -> tuple[Stats, FilterReport | None]:
-    """A build's merged counters and filter report (None when it ran without filters)."""
+    """A build's merged counters and filter report (None when it ran without filters).
+
+    The output of ``flamboyance dedup`` reads as its input build followed by dedup: the
+    build's counters and filter steps, then dedup's steps (``dedup.json``), with the
+    counts of what was written taken from the dedup output.
+    """
+    from flamboyance.filter.dedup.stage import REPORT as DEDUP  # the dedup stage's report file
+
+    if storage.exists(storage.join(output, DEDUP)):
+        return _deduplicated_build(output, DEDUP)
     stats_path, filters_path = storage.join(output, STATS), storage.join(output, FILTERS)
     if not storage.exists(stats_path):
         raise FileNotFoundError(f"{output}: no {STATS}; is this the output folder of a finished build?")
     stats = Stats.from_json(storage.read_json(stats_path))
     report = FilterReport.from_json(storage.read_json(filters_path)) if storage.exists(filters_path) else None
     return stats, report
+
+
+def _deduplicated_build(output: str, report_file: str) -> tuple[Stats, FilterReport]:
+    """A dedup output with the build it read (named in its plan) in front."""
+    build = storage.read_json(storage.join(output, PLAN_FILE))["input"]
+    build_stats, build_report = load_build(build)
+    dedup_stats = Stats.from_json(storage.read_json(storage.join(output, STATS)))
+    dedup = FilterReport.from_json(storage.read_json(storage.join(output, report_file)))
+    steps = [*(build_report.steps.values() if build_report is not None else ()), *dedup.steps.values()]
+    return Stats({**build_stats.to_json(), **dedup_stats.to_json()}), FilterReport(steps)
 
 
 def funnel(stats: Stats, report: FilterReport | None) -> list[FunnelRow]:
@@ -64,17 +84,22 @@ def funnel(stats: Stats, report: FilterReport | None) -> list[FunnelRow]:
     rows = [FunnelRow("extracted", **start)]
     fetched = False
     for step in steps:
-        if not fetched and step.name.split("/")[0] in AFTER_FETCH:
+        if not fetched and _after_fetch(step):
             rows.append(_fetched_row(rows[-1], step, stats))
             fetched = True
         rows.append(_after(rows[-1], step))
     if not fetched:
         rows.append(_fetched_row(rows[-1], None, stats))
     last = rows[-1]
-    measured_images = any("images" in step.volume_in for step in steps if step.name.split("/")[0] in AFTER_FETCH)
+    measured_images = any("images" in step.volume_in for step in steps if _after_fetch(step))
     images = last.images if measured_images else stats.get("images/attached")
     rows.append(FunnelRow("written", stats.get("documents/written"), images, last.words))
     return rows
+
+
+def _after_fetch(step: StepStats) -> bool:
+    """Whether a step runs once the images are in: a post-fetch filter stage, or dedup (after the build)."""
+    return step.name.split("/")[0] in AFTER_FETCH or step.name.startswith("dedup")
 
 
 def _after(previous: FunnelRow, step: StepStats) -> FunnelRow:
