@@ -6,8 +6,9 @@ a ``tokenizer``:
 
 - ``"whitespace"`` (the default) reads the paper: words are the text split on
   whitespace, punctuation stays attached to its word ("Ray Charles (1930–2004)." is three
-  words, each with a letter or digit), and the stop-word rule asks for two distinct
-  stop words of the list, whatever their case ("The" is "the").
+  words), a token of punctuation only (a lone "–" or "|") is no word at all, and the
+  stop-word rule asks for two distinct stop words of the list, whatever their case
+  ("The" is "the").
 - ``"datatrove"`` reproduces datatrove, which splits with spaCy: punctuation marks are
   tokens of their own (``filter.words.tokens``), so a text rich in commas, brackets and
   dates has many tokens without a letter. The word count and mean word length skip
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -56,7 +57,7 @@ def _is_symbol(token: str) -> bool:
 TOKENIZERS = {"whitespace": whitespace_words, "datatrove": tokens}
 
 
-def _tokenizer(name: str):
+def _tokenizer(name: str) -> Callable[[str], tuple[str, ...]]:
     if name not in TOKENIZERS:
         raise ValueError(f"unknown Gopher tokenizer {name!r}; expected one of {sorted(TOKENIZERS)}")
     return TOKENIZERS[name]
@@ -94,6 +95,7 @@ class GopherQuality(Filter):
     def check(self, text: str) -> Verdict:
         toks = self.tokenize(text)
         words = [t for t in toks if not _is_symbol(t)]
+        # What the per-word ratios divide by: the words (the paper), or every token (datatrove).
         toks = words if self.paper else toks
         rules = Rules()
         if drop := rules.check("gopher_words", len(words), self.min_words, self.max_words):
