@@ -6,6 +6,8 @@ much data is left, so every step also sums what its items carried (``volume_in``
 each row takes the quantities its step measured and carries the others over from the
 row above. Words are whitespace-separated words (``filter.pipeline.word_count``), a
 cheap stand-in for tokens: a BPE tokenizer gives about 1.3 tokens per English word.
+The output of ``flamboyance dedup`` reads as its build followed by the dedup steps, so
+one funnel runs from extraction to the deduplicated shards.
 """
 
 from __future__ import annotations
