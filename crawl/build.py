@@ -24,14 +24,13 @@ from flamboyance.crawl.config import BuildConfig
 from flamboyance.crawl.unit import MARKERS
 from flamboyance.crawl.units import Unit
 from flamboyance.filter.audit import FilterReport
+from flamboyance.filter.report.funnel import FILTERS
 from flamboyance.shards import storage
 from flamboyance.shards.config import to_dict
 from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending, start_ray
 from flamboyance.shards.layout import SHARD_SETS
 
 log = logging.getLogger(__name__)
-
-FILTERS = "filters.json"
 
 
 def run_build(
@@ -74,5 +73,5 @@ def run_build(
     reports = [FilterReport.from_json(marker["filters"]) for marker in markers.values() if "filters" in marker]
     if reports:
         report = FilterReport.total(reports)
-        storage.write_json(storage.join(output, FILTERS), report.to_json())
+        storage.write_json(storage.join(output, FILTERS), {**report.to_json(), "warning_share": config.filter_warning_share})
     return result

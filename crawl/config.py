@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from flamboyance.crawl.fetch import FetchConfig
 from flamboyance.crawl.images import ImageConfig
+from flamboyance.filter.report.warnings import WARNING_SHARE
 from flamboyance.shards.writer import ShardConfig
 
 
@@ -29,4 +30,9 @@ class BuildConfig:
     # HTML beyond this size is truncated before parsing, so one huge page cannot stall a task.
     max_html_bytes: int = 5 * 1024 * 1024
     # A filter preset name ("m3w", "obelics") or a path to a filter config; None keeps all.
-    filters: str | None = None
+    # M3W by default, so that default shards are ready for Flamingo: no image below 64 px,
+    # none with a URL ban word, text through the Gopher rules (filter/preset_configs/m3w.yaml).
+    filters: str | None = "m3w"
+    # The summary and the report warn about any filter step that drops more than this
+    # share of what reaches it, naming the step and the scores behind its drops.
+    filter_warning_share: float = WARNING_SHARE

@@ -5,8 +5,20 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from flamboyance.filter.audit import FilterReport
+from flamboyance.filter.report.funnel import FILTERS
+from flamboyance.filter.report.warnings import heavy_drops, stored_share
+from flamboyance.shards import storage
 from flamboyance.shards.executor import StageResult
 from flamboyance.shards.layout import SHARD_SETS
+
+
+def filter_warnings(output: str) -> list[str]:
+    """Warnings for filter steps that dropped most of their input (``filter.report.warnings``)."""
+    path = storage.join(output, FILTERS)
+    if not storage.exists(path):
+        return []
+    return heavy_drops(FilterReport.from_json(storage.read_json(path)), stored_share(output))
 
 
 def print_summary(result: StageResult, out: TextIO | None = None) -> None:
@@ -38,6 +50,7 @@ def print_summary(result: StageResult, out: TextIO | None = None) -> None:
             drops.setdefault(step, {})[reason] = count
     for step, reasons in drops.items():
         lines.append(f"    {step}: " + ", ".join(f"{reason} {count}" for reason, count in reasons.items()))
+    lines.extend("  " + line for line in filter_warnings(result.output))
     for shard_set in SHARD_SETS:
         manifest = result.manifests.get(shard_set)
         if manifest:

@@ -34,8 +34,11 @@ class UnitFilters:
             yield kept
 
     def keep_image(self, node: ImageNode, image: ProcessedImage, label: str) -> bool:
-        pixels = Image.open(io.BytesIO(image.jpeg)) if self.pipeline.pixels else None
-        return self.pipeline.keep_image(node, pixels, label=label)
+        """The pipeline's decision; the JPEG is opened lazily (header only) and decoded only
+        by a pixel step or for the thumbnail of a drop."""
+        if not self.pipeline.fetched and not self.pipeline.pixels:
+            return True
+        return self.pipeline.keep_image(node, Image.open(io.BytesIO(image.jpeg)), label=label)
 
     def after_fetch(self, document: Document, stats: Stats) -> bool:
         """Whether the document, its images attached, is kept; kept documents are unchanged."""

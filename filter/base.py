@@ -141,19 +141,25 @@ class Filter(ABC):
     def check(self, item: Any) -> Verdict:
         """Decide on one item without side effects."""
 
-    def __call__(self, item: Any, label: Any = None, volume: Mapping[str, int] | None = None) -> bool:
+    def __call__(self, item: Any, label: Any = None, volume: Mapping[str, int] | None = None,
+                 pixels: Image.Image | np.ndarray | None = None) -> bool:
         """Decide on ``item`` and count the decision.
 
         ``label`` names the item in the drop sample; ``volume`` says what the item
         carries (``documents``, ``images``, ``words``), so the report can follow them
-        through the steps (see ``StepStats.volume_in``).
+        through the steps (see ``StepStats.volume_in``). ``pixels``, for an image
+        judged on its fetched size or format, gives its drop a thumbnail too (made only
+        when the image is dropped).
         """
         verdict = self.check(item)
         for score, value in verdict.scores.items():
             self.stats.observe(score, value, verdict.limits.get(score))
         description = None
         if not verdict.keep:
-            description = describe(item) if label is None else {"label": label, "item": describe(item)}
+            described = describe(item)
+            if pixels is not None and isinstance(described, dict):
+                described["thumbnail"] = thumbnail(pixels)["thumbnail"]
+            description = described if label is None else {"label": label, "item": described}
         self.stats.record(verdict.keep, verdict.reason, verdict.score, description, volume)
         return verdict.keep
 

@@ -1,14 +1,25 @@
-"""The Gopher quality and repetition rules (Rae et al. 2021, MassiveText, table A1).
+"""The Gopher quality and repetition rules (Rae et al. 2021, MassiveText, section A.1.1).
 
-M3W, Flamingo's interleaved data set, filtered its text with these rules. The defaults
-are the paper's values as datatrove implements them, and the measurements follow
-datatrove's definitions so that both take the same decisions (the tests check this on
-real articles): words are spaCy-like tokens (``filter/words.py``), "symbol" tokens are
-made of punctuation only, the stop-word rule counts distinct stop words, and the
-top-n-gram rule measures the most frequent n-gram even when it occurs once.
+M3W, Flamingo's interleaved data set, filtered its text with these rules. The thresholds
+are the paper's. What a "word" is decides what several rules measure, so both steps take
+a ``tokenizer``:
 
-Both steps look at the text of a whole document, its text blocks separated by blank
-lines, and stop at the first rule that fails.
+- ``"whitespace"`` (the default) reads the paper: words are the text split on
+  whitespace, punctuation stays attached to its word ("Ray Charles (1930–2004)." is three
+  words), a token of punctuation only (a lone "–" or "|") is no word at all, and the
+  stop-word rule asks for two distinct stop words of the list, whatever their case
+  ("The" is "the").
+- ``"datatrove"`` reproduces datatrove, which splits with spaCy: punctuation marks are
+  tokens of their own (``filter.words.tokens``), so a text rich in commas, brackets and
+  dates has many tokens without a letter. The word count and mean word length skip
+  tokens made of punctuation only, but the alphabetic-words ratio does not: the "Ray
+  Charles" Wikipedia article scores 0.71 that way (0.93 split on whitespace) and is
+  dropped at the paper's 0.8. Stop words are matched case-sensitively. The agreement
+  test with datatrove uses this option.
+
+In both, the top-n-gram rule measures the most frequent n-gram even when it occurs once
+(as datatrove does). Both steps look at the text of a whole document, its text blocks
+separated by blank lines, and stop at the first rule that fails.
 """
 
 from __future__ import annotations
@@ -16,12 +27,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
 from flamboyance.filter.base import Filter, Rules, Verdict
-from flamboyance.filter.words import tokens
+from flamboyance.filter.words import tokens, whitespace_words
+from flamboyance.filter.words import words as words_of
 
 # The Gopher paper's stop words: a document must contain at least two of them.
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
@@ -42,8 +54,24 @@ def _is_symbol(token: str) -> bool:
     return all(char in _SYMBOL_CHARS for char in token)
 
 
+TOKENIZERS = {"whitespace": whitespace_words, "datatrove": tokens}
+
+
+def _tokenizer(name: str) -> Callable[[str], tuple[str, ...]]:
+    if name not in TOKENIZERS:
+        raise ValueError(f"unknown Gopher tokenizer {name!r}; expected one of {sorted(TOKENIZERS)}")
+    return TOKENIZERS[name]
+
+
 class GopherQuality(Filter):
-    """Document length, mean word length, symbols, bullets, ellipses, alphabetic words, stop words."""
+    """Document length, mean word length, symbols, bullets, ellipses, alphabetic words, stop words.
+
+    The paper's rules: 50 to 100,000 words; mean word length 3 to 10 characters; at
+    most 0.1 hash symbols and 0.1 ellipses per word; at most 90% of lines starting
+    with a bullet and 30% ending with an ellipsis; at least 80% of words with an
+    alphabetic character; at least two of the stop words. Words are whitespace-separated
+    unless ``tokenizer="datatrove"`` (see the module docstring).
+    """
 
     name = "gopher_quality"
 
@@ -52,8 +80,9 @@ class GopherQuality(Filter):
                  max_symbol_ratio: float = 0.1, max_bullet_lines_ratio: float = 0.9,
                  max_ellipsis_lines_ratio: float = 0.3, min_alpha_words_ratio: float = 0.8,
                  min_stop_words: int = 2, stop_words: Sequence[str] = tuple(GOPHER_STOP_WORDS),
-                 **options: Any) -> None:
+                 tokenizer: str = "whitespace", **options: Any) -> None:
         super().__init__(**options)
+        self.tokenize, self.paper = _tokenizer(tokenizer), tokenizer == "whitespace"
         self.min_words, self.max_words = min_words, max_words
         self.min_mean_word_length, self.max_mean_word_length = min_mean_word_length, max_mean_word_length
         self.max_symbol_ratio = max_symbol_ratio
@@ -64,8 +93,10 @@ class GopherQuality(Filter):
         self.stop_words = frozenset(stop_words)
 
     def check(self, text: str) -> Verdict:
-        toks = tokens(text)
+        toks = self.tokenize(text)
         words = [t for t in toks if not _is_symbol(t)]
+        # What the per-word ratios divide by: the words (the paper), or every token (datatrove).
+        toks = words if self.paper else toks
         rules = Rules()
         if drop := rules.check("gopher_words", len(words), self.min_words, self.max_words):
             return drop
@@ -88,7 +119,7 @@ class GopherQuality(Filter):
         alpha = sum(1 for t in toks if _ALPHA.search(t)) / len(toks)
         if drop := rules.check("gopher_alpha_words_ratio", alpha, low=self.min_alpha_words_ratio):
             return drop
-        stops = len(self.stop_words.intersection(toks))
+        stops = len(self.stop_words.intersection(words_of(text) if self.paper else toks))
         return rules.check("gopher_stop_words", stops, low=self.min_stop_words) or rules.passed()
 
 
@@ -136,15 +167,22 @@ def _repeated_ngram_chars(toks: Sequence[str], lengths: list[int], n: int) -> in
 
 
 class GopherRepetition(Filter):
-    """Repeated paragraphs, lines and n-grams: boilerplate and generated spam."""
+    """Repeated paragraphs, lines and n-grams: boilerplate and generated spam.
+
+    Paragraphs are split on blank lines, lines on line breaks; n-grams are over
+    whitespace-separated words unless ``tokenizer="datatrove"`` (spaCy-like tokens).
+    Character counts of an n-gram are its words' characters.
+    """
 
     name = "gopher_repetition"
 
     def __init__(self, max_dup_para_frac: float = 0.3, max_dup_para_char_frac: float = 0.2,
                  max_dup_line_frac: float = 0.3, max_dup_line_char_frac: float = 0.2,
                  top_ngrams: Mapping[int, float] | None = None,
-                 dup_ngrams: Mapping[int, float] | None = None, **options: Any) -> None:
+                 dup_ngrams: Mapping[int, float] | None = None, tokenizer: str = "whitespace",
+                 **options: Any) -> None:
         super().__init__(**options)
+        self.tokenize = _tokenizer(tokenizer)
         self.max_dup_para_frac, self.max_dup_para_char_frac = max_dup_para_frac, max_dup_para_char_frac
         self.max_dup_line_frac, self.max_dup_line_char_frac = max_dup_line_frac, max_dup_line_char_frac
         self.top_ngrams = dict(top_ngrams or {2: 0.20, 3: 0.18, 4: 0.16})
@@ -166,7 +204,7 @@ class GopherRepetition(Filter):
             return drop
         if drop := rules.check("gopher_dup_line_char_frac", chars / len(text), high=self.max_dup_line_char_frac):
             return drop
-        toks = tokens(text)
+        toks = self.tokenize(text)
         for n, limit in self.top_ngrams.items():
             if len(toks) >= n:
                 share = _top_ngram_chars(toks, n) / len(text)

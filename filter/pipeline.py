@@ -88,11 +88,12 @@ class FilterPipeline:
     def keep_image(self, node: ImageNode, pixels: Any | None, label: Any = None) -> bool:
         """Whether a fetched image (its node filled in with decoded size) and its pixels pass.
 
-        A pixel drop is labelled with the image URL too, as its pixels do not say it.
+        Drops on the fetched size or format get a thumbnail of the pixels when given;
+        a pixel drop is labelled with the image URL too, as its pixels do not say it.
         """
-        if not all(step(node, label=label, volume=_IMAGE) for step in self.fetched):
+        if not all(step(node, label=label, volume=_IMAGE, pixels=pixels) for step in self.fetched):
             return False
-        return pixels is None or self.keep_pixels(pixels, label={"document": label, "url": node.url})
+        return pixels is None or not self.pixels or self.keep_pixels(pixels, label={"document": label, "url": node.url})
 
     def after_fetch(self, document: Document) -> Document | None:
         """The ``final`` document steps, on the images that survived fetching."""

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from flamboyance.filter.report.funnel import format_funnel, funnel, load_build
     from flamboyance.filter.report.html import write_report
+    from flamboyance.filter.report.warnings import heavy_drops, stored_share
 
     try:
         stats, report = load_build(args.output)
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"flamboyance stats: {error}", file=sys.stderr)
         return 2
     print(format_funnel(funnel(stats, report)))
+    for line in heavy_drops(report, stored_share(args.output)):
+        print(line)
     if report is None:
         print("(this build ran without filters: no per-step numbers)")
     if not args.no_html:

@@ -27,7 +27,7 @@ def wiki_build(wiki_site: Path, tmp_path_factory) -> Path:
     """The wiki pages built as the build does it (one unit, images replayed from their WARC), without Ray."""
     output = tmp_path_factory.mktemp("build")
     unit = warc_units([str(wiki_site / "pages.warc.gz")], 1 << 30)[0]
-    marker = run_unit(unit, BuildConfig(), str(output), build_index([str(wiki_site / "images.warc.gz")]))
+    marker = run_unit(unit, BuildConfig(filters=None), str(output), build_index([str(wiki_site / "images.warc.gz")]))
     for name, shards in marker["shards"].items():
         write_manifest(str(output / name), shards)
     return output

@@ -19,7 +19,8 @@ from flamboyance.shards.manifest import read_manifest, shard_paths
 
 
 def build(warcs, output, image_warcs=(), config=None, **inputs):
-    config = config or BuildConfig()
+    """A build without filters unless a config is given: these tests check extraction and images."""
+    config = config or BuildConfig(filters=None)
     return run_build(
         warc_units([str(w) for w in warcs], config.unit_bytes),
         str(output),
@@ -106,7 +107,7 @@ def test_local_http_server_gives_the_same_documents(wiki_build, wiki_site, stati
             url = f"{site.url}/A/{page.name}"
             headers = [("Content-Type", "text/html; charset=utf-8")]
             writer.write_response(url.replace(" ", "%20"), 200, headers, page.read_bytes())
-    config = BuildConfig(fetch=FetchConfig(allow_private=True))
+    config = BuildConfig(fetch=FetchConfig(allow_private=True), filters=None)
     result = build([warc], tmp_path / "out", config=config)
     assert result.ok, result.failed
 

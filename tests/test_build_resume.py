@@ -27,7 +27,7 @@ def command(wiki_site: Path, output: Path) -> list[str]:
         "--warc", str(wiki_site / "pages.warc.gz"),
         "--image-warc", str(wiki_site / "images.warc.gz"),
         "--output", str(output),
-        "--set", "unit_bytes=400000", "--set", "shards.max_samples=4",
+        "--set", "unit_bytes=400000", "--set", "shards.max_samples=4", "--set", "filters=null",
         "--no-progress",
     ]
 

@@ -28,7 +28,7 @@ def warc_build(wiki_site, tmp_path_factory, ray_local) -> Path:
     """The reference: the site's pages and images read from its WARCs."""
     output = tmp_path_factory.mktemp("warc") / "out"
     pages, images = str(wiki_site / "pages.warc.gz"), str(wiki_site / "images.warc.gz")
-    config = BuildConfig()
+    config = BuildConfig(filters=None)
     result = run_build(
         warc_units([pages], config.unit_bytes), str(output), config, {"warc": [pages]}, [images], show_progress=False
     )
@@ -47,7 +47,7 @@ def test_a_url_list_crawl_gives_the_documents_of_the_warc_build(
     )
     output, saved = tmp_path / "out", tmp_path / "saved"
     argv = ["build", "--urls", str(url_list), "--output", str(output), "--save-warc", str(saved),
-            "--allow-private", "--set", "urls_per_unit=40", "--no-progress"]  # fmt: skip
+            "--allow-private", "--set", "urls_per_unit=40", "--set", "filters=null", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     assert "pages: 85 read, 85 parsed, 85 documents written" in capsys.readouterr().out
     crawled = documents(output)
@@ -64,7 +64,8 @@ def test_a_url_list_crawl_gives_the_documents_of_the_warc_build(
     warcs = sorted(str(path) for path in saved.glob("*.warc.gz"))
     assert len(warcs) == 3
     offline = tmp_path / "offline"
-    assert main(["build", "--warc", *warcs, "--image-warc", *warcs, "--output", str(offline), "--no-progress"]) == 0
+    assert main(["build", "--warc", *warcs, "--image-warc", *warcs, "--output", str(offline), "--set", "filters=null",
+                 "--no-progress"]) == 0
     assert len(site.requests) == requests
     assert_same_documents(crawled, documents(offline))
 

@@ -288,18 +288,41 @@ def test_the_command_resumes_a_finished_run_and_prints_what_it_dropped(planted, 
     assert "documents dropped: image_set 1, near 1, paragraphs_repeated 1, text 1, url 1" in printed
 
 
-def test_stats_report_and_inspect_read_a_dedup_output(deduplicated, capsys):
-    """``flamboyance stats`` and ``inspect --dropped-by`` understand dedup.json: its funnel and its drops."""
-    from flamboyance.filter.inspect_command import print_dropped
+def test_the_build_report_reads_a_dedup_output_as_the_build_followed_by_dedup(planted, deduplicated):
     from flamboyance.filter.report.funnel import funnel, load_build
-    from flamboyance.filter.report.html import write_report
+    from flamboyance.filter.report.html import report_data
 
     output, result = deduplicated
+    finish_planted_build(planted)
     stats, report = load_build(str(output))
+    assert list(report.steps) == ["dedup_documents", "dedup_paragraphs", "dedup_images"]
     rows = {row.step: row for row in funnel(stats, report)}
-    assert rows["read"].documents == 12 and rows["written"].documents == 7
-    assert rows["dedup_documents"].dropped == 5 and rows["dedup_documents"].documents == 7
-    assert "dedup_documents" in Path(write_report(str(output), stats, report)).read_text()
+    documents = report["dedup_documents"]
+    assert documents.volume_in["documents"] == documents.inputs == rows["extracted"].documents
+    assert rows["dedup_documents"].documents == documents.kept == rows["written"].documents == result.stats.get("documents/written")
+    assert rows["dedup_paragraphs"].words < rows["dedup_documents"].words
+    assert rows["dedup_images"].images == rows["written"].images < rows["dedup_documents"].images
+    names = [step["name"] for step in report_data(str(output), stats, report)["steps"]]
+    assert names == ["dedup_documents", "dedup_paragraphs", "dedup_images"]
+
+
+def finish_planted_build(planted) -> None:
+    """Give the planted build the stats.json a real build writes at its end (its units' counters merged)."""
+    build = Path(planted["build"])
+    if not (build / "stats.json").exists():
+        written = sum(json.loads(path.read_text())["stats"]["documents/written"] for path in (build / "units").iterdir())
+        (build / "stats.json").write_text(json.dumps({"documents/written": written, "pages/parsed": written}))
+
+
+def test_inspect_dropped_by_and_the_html_report_read_a_dedup_output(planted, deduplicated, capsys):
+    """``inspect --dropped-by`` shows dedup's sampled drops; the HTML report lists its steps."""
+    from flamboyance.filter.inspect_command import print_dropped
+    from flamboyance.filter.report.funnel import load_build
+    from flamboyance.filter.report.html import write_report
+
+    output, _ = deduplicated
+    finish_planted_build(planted)
+    assert "dedup_documents" in Path(write_report(str(output), *load_build(str(output)))).read_text()
     assert print_dropped(str(output), "dedup_documents", sys.stdout, limit=10) == 0
     shown = capsys.readouterr().out
     assert "dedup_documents: dropped 5 of 12" in shown and shown.count("--- dedup_documents:") == 5

@@ -191,8 +191,34 @@ def test_report_renders_in_chromium_with_the_numbers_of_the_build(build: str, ch
     words = dom.xpath(THRESHOLD_LINES.format(score='[@data-score="words"]'))
     assert [float(line.get("data-value")) for line in words] == [8.0]
 
-    # Drops: pixel drops show their thumbnail, and nothing on the page points elsewhere.
-    thumbnails = dom.xpath('//div[@data-step="pixels/low_information"]//img')
-    assert thumbnails and all(img.get("src").startswith("data:image/jpeg;base64,") for img in thumbnails)
+    # Drops: images dropped once fetched (on their pixels or their size) show a thumbnail,
+    # and nothing on the page points elsewhere.
+    for step in ("pixels/low_information", "fetched/image_size"):
+        thumbnails = dom.xpath(f'//div[@data-step="{step}"]//img')
+        assert thumbnails and all(img.get("src").startswith("data:image/jpeg;base64,") for img in thumbnails), step
+
+    # Warnings name the steps that dropped most of their input; axis labels are short.
+    from flamboyance.filter.report.warnings import heavy_drops
+
+    assert [p.text_content() for p in dom.xpath('//div[@id="warnings"]/p')] == heavy_drops(report) != []
+    labels = [text.text_content() for text in dom.xpath('//div[@id="histograms"]//svg/text')]
+    assert "16.8M" in labels and not any(label.isdigit() and len(label) > 4 for label in labels)
     assert all(element.get("src", "data:").startswith("data:") and not element.get("href")
                for element in dom.iter() if isinstance(element.tag, str))
+
+
+def test_steps_that_drop_most_of_their_input_are_warned_about_by_name_and_score(build: str, capsys) -> None:
+    from flamboyance.filter.report.warnings import heavy_drops
+
+    stats, report = load_build(build)
+    heavy = [step for step in report.steps.values() if step.inputs - step.kept > step.inputs / 2]
+    warnings = heavy_drops(report)
+    assert heavy and [line.split()[1] for line in warnings] == [step.name for step in heavy]
+    images = next(line for line in warnings if line.split()[1] == "documents/image_count")
+    step = report["documents/image_count"]
+    assert f"dropped {step.inputs - step.kept} of {step.inputs} (" in images
+    assert f"more than 50%): images < 6: {step.inputs - step.kept}" in images  # the score and its threshold
+    assert heavy_drops(report, share=0.8) == []
+    assert run_stats(build, "--no-html") == 0
+    assert images in capsys.readouterr().out
+    assert report_data(build, stats, report)["warnings"] == warnings

@@ -23,6 +23,7 @@ from flamboyance.filter.audit import FilterReport, StepStats
 from flamboyance.filter.dedup.config import DedupConfig
 from flamboyance.filter.dedup.inputs import InputUnit, read_documents
 from flamboyance.filter.dedup.resolve import decisions_path
+from flamboyance.filter.pipeline import word_count
 from flamboyance.shards import storage
 from flamboyance.shards.document import Document, ImageNode, TextNode
 from flamboyance.shards.executor import write_marker
@@ -32,6 +33,7 @@ from flamboyance.shards.writer import DatasetWriter
 MARKERS = "units"
 STEPS = ("dedup_documents", "dedup_paragraphs", "dedup_images")
 _PROGRESS_EVERY = 256
+_IMAGE = {"images": 1}
 
 # Called with the number of documents done since the last call (progress bars).
 Progress = Callable[[int], None]
@@ -51,7 +53,8 @@ def apply_decisions(
             drop = texts in removed_texts
             texts += 1
             steps["dedup_paragraphs"].record(
-                not drop, "repeated_in_domain", None, {"key": document.key, "url": document.url, "text": node.text[:300]}
+                not drop, "repeated_in_domain", None, {"key": document.key, "url": document.url, "text": node.text[:300]},
+                {"words": word_count(node.text)},
             )
             if not drop:
                 nodes.append(node)
@@ -60,7 +63,7 @@ def apply_decisions(
         payload = images[pictures]
         pictures += 1
         if decision is None:
-            steps["dedup_images"].record(True, "", None, None)
+            steps["dedup_images"].record(True, "", None, None, _IMAGE)
             nodes.append(dataclasses.replace(node, index=len(kept_images)))
             kept_images.append(payload)
             continue
@@ -68,6 +71,7 @@ def apply_decisions(
             False, decision["rule"], decision["score"],
             {"key": document.key, "url": document.url, "image": node.url, "index": pictures - 1,
              "duplicate_of": decision["duplicate_of"]},
+            _IMAGE,
         )
     return dataclasses.replace(document, nodes=nodes), kept_images
 
@@ -82,13 +86,15 @@ def rewrite_unit(build: str, unit: InputUnit, output: str, config: DedupConfig, 
         for document, images in read_documents(build, unit, stats):
             stats.add("documents/read")
             drop = decisions["documents"].get(document.key)
+            # What the document carries, so the build report's funnel follows dedup too.
+            volume = {"documents": 1, "images": len(images), "words": word_count(document.text())}
             if drop is not None:
                 steps["dedup_documents"].record(
                     False, drop["rule"], drop["score"],
-                    {"key": document.key, "url": document.url, "duplicate_of": drop["duplicate_of"]},
+                    {"key": document.key, "url": document.url, "duplicate_of": drop["duplicate_of"]}, volume,
                 )
             else:
-                steps["dedup_documents"].record(True, "", None, None)
+                steps["dedup_documents"].record(True, "", None, None, volume)
                 document, images = apply_decisions(
                     document, images, decisions["paragraphs"].get(document.key, []),
                     decisions["images"].get(document.key, {}), steps,

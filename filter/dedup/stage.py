@@ -29,13 +29,14 @@ from flamboyance.filter.dedup.inputs import InputUnit, input_units
 from flamboyance.filter.dedup.records import RECORDS
 from flamboyance.filter.dedup.resolve import RESOLVED, resolve
 from flamboyance.filter.dedup.rewrite import MARKERS
-from flamboyance.filter.report.funnel import DEDUP_REPORT as REPORT
 from flamboyance.shards import storage
 from flamboyance.shards.config import to_dict
 from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
 from flamboyance.shards.layout import SHARD_SETS
 
 log = logging.getLogger(__name__)
+
+REPORT = "dedup.json"
 
 
 def run_dedup(

@@ -6,6 +6,8 @@ much data is left, so every step also sums what its items carried (``volume_in``
 each row takes the quantities its step measured and carries the others over from the
 row above. Words are whitespace-separated words (``filter.pipeline.word_count``), a
 cheap stand-in for tokens: a BPE tokenizer gives about 1.3 tokens per English word.
+The output of ``flamboyance dedup`` reads as its build followed by the dedup steps, so
+one funnel runs from extraction to the deduplicated shards.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from flamboyance.filter.audit import FilterReport, StepStats
 from flamboyance.shards import storage
+from flamboyance.shards.executor import PLAN_FILE
 from flamboyance.shards.stats import Stats
 
 QUANTITIES = ("documents", "images", "words")
@@ -23,7 +26,6 @@ QUANTITIES = ("documents", "images", "words")
 AFTER_FETCH = ("fetched", "pixels", "final")
 
 STATS, FILTERS = "stats.json", "filters.json"
-DEDUP_REPORT = "dedup.json"  # what a dedup pass writes instead of filters.json (filter/dedup/stage.py)
 
 
 @dataclass
@@ -41,26 +43,36 @@ class FunnelRow:
 
 
 def load_build(output: str) -> tuple[Stats, FilterReport | None]:
-    """A build's (or a dedup pass's) merged counters and drop report (None when a build ran without filters).
+    """A build's merged counters and filter report (None when it ran without filters).
 
-    A dedup output keeps its report in ``dedup.json``, in the same form as a build's
-    ``filters.json``, so the funnel, the HTML report and ``inspect --dropped-by`` read both.
+    The output of ``flamboyance dedup`` reads as its input build followed by dedup: the
+    build's counters and filter steps, then dedup's steps (``dedup.json``), with the
+    counts of what was written taken from the dedup output.
     """
-    stats_path = storage.join(output, STATS)
+    from flamboyance.filter.dedup.stage import REPORT as DEDUP  # the dedup stage's report file
+
+    if storage.exists(storage.join(output, DEDUP)):
+        return _deduplicated_build(output, DEDUP)
+    stats_path, filters_path = storage.join(output, STATS), storage.join(output, FILTERS)
     if not storage.exists(stats_path):
-        raise FileNotFoundError(f"{output}: no {STATS}; is this the output folder of a finished build or dedup?")
+        raise FileNotFoundError(f"{output}: no {STATS}; is this the output folder of a finished build?")
     stats = Stats.from_json(storage.read_json(stats_path))
-    for name in (FILTERS, DEDUP_REPORT):
-        path = storage.join(output, name)
-        if storage.exists(path):
-            return stats, FilterReport.from_json(storage.read_json(path))
-    return stats, None
+    report = FilterReport.from_json(storage.read_json(filters_path)) if storage.exists(filters_path) else None
+    return stats, report
+
+
+def _deduplicated_build(output: str, report_file: str) -> tuple[Stats, FilterReport]:
+    """A dedup output with the build it read (named in its plan) in front."""
+    build = storage.read_json(storage.join(output, PLAN_FILE))["input"]
+    build_stats, build_report = load_build(build)
+    dedup_stats = Stats.from_json(storage.read_json(storage.join(output, STATS)))
+    dedup = FilterReport.from_json(storage.read_json(storage.join(output, report_file)))
+    steps = [*(build_report.steps.values() if build_report is not None else ()), *dedup.steps.values()]
+    return Stats({**build_stats.to_json(), **dedup_stats.to_json()}), FilterReport(steps)
 
 
 def funnel(stats: Stats, report: FilterReport | None) -> list[FunnelRow]:
-    """Rows from ``extracted`` through each step (and ``fetched``) to ``written``; for a dedup output, from ``read``."""
-    if report is not None and all(name.startswith("dedup_") for name in report.steps):
-        return _dedup_funnel(stats, report)
+    """Rows from ``extracted`` through each step (and ``fetched``) to ``written``."""
     steps = list(report.steps.values()) if report is not None else []
     start = {
         "documents": stats.get("pages/parsed") - stats.get("pages/empty"),
@@ -74,31 +86,22 @@ def funnel(stats: Stats, report: FilterReport | None) -> list[FunnelRow]:
     rows = [FunnelRow("extracted", **start)]
     fetched = False
     for step in steps:
-        if not fetched and step.name.split("/")[0] in AFTER_FETCH:
+        if not fetched and _after_fetch(step):
             rows.append(_fetched_row(rows[-1], step, stats))
             fetched = True
         rows.append(_after(rows[-1], step))
     if not fetched:
         rows.append(_fetched_row(rows[-1], None, stats))
     last = rows[-1]
-    measured_images = any("images" in step.volume_in for step in steps if step.name.split("/")[0] in AFTER_FETCH)
+    measured_images = any("images" in step.volume_in for step in steps if _after_fetch(step))
     images = last.images if measured_images else stats.get("images/attached")
     rows.append(FunnelRow("written", stats.get("documents/written"), images, last.words))
     return rows
 
 
-def _dedup_funnel(stats: Stats, report: FilterReport) -> list[FunnelRow]:
-    """A dedup pass: documents read, then what each rule removed (documents, paragraphs or images), then written."""
-    rows = [FunnelRow("read", stats.get("documents/read"), None, None)]
-    for step in report.steps.values():
-        documents, images = rows[-1].documents, rows[-1].images
-        if step.name == "dedup_documents":
-            documents = step.kept
-        elif step.name == "dedup_images":
-            images = step.kept
-        rows.append(FunnelRow(step.name, documents, images, None, dropped=step.inputs - step.kept))
-    rows.append(FunnelRow("written", stats.get("documents/written"), rows[-1].images, None))
-    return rows
+def _after_fetch(step: StepStats) -> bool:
+    """Whether a step runs once the images are in: a post-fetch filter stage, or dedup (after the build)."""
+    return step.name.split("/")[0] in AFTER_FETCH or step.name.startswith("dedup")
 
 
 def _after(previous: FunnelRow, step: StepStats) -> FunnelRow:

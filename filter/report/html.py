@@ -17,6 +17,7 @@ from typing import Any
 from flamboyance.filter.audit import FilterReport
 from flamboyance.filter.report.drops import drops
 from flamboyance.filter.report.funnel import funnel
+from flamboyance.filter.report.warnings import heavy_drops, stored_share
 from flamboyance.shards import storage
 from flamboyance.shards.stats import Stats
 
@@ -40,6 +41,7 @@ def report_data(output: str, stats: Stats, report: FilterReport | None) -> dict[
         })
     return {
         "output": output,
+        "warnings": heavy_drops(report, stored_share(output)),
         "funnel": [row.to_json() for row in funnel(stats, report)],
         "steps": steps,
         "counters": stats.to_json(),
