@@ -141,8 +141,7 @@ def run_pending(
     failed: dict[str, str] = {}
     if not pending:
         return failed
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    connect(ray_address)
     display = ProgressDisplay(total_units=len(units), done_units=len(units) - len(pending), enabled=show_progress)
     tasks = {submit(unit, display.actor): unit for unit in pending}
     waiting = list(tasks)
@@ -153,7 +152,7 @@ def run_pending(
             try:
                 markers[unit.id] = ray.get(ref)
             except Exception as error:  # noqa: BLE001 - a failed unit is reported, the rest go on
-                failed[unit.id] = _error_summary(error)
+                failed[unit.id] = error_summary(error)
                 log.error("unit %s failed: %s", unit.id, failed[unit.id])
             display.unit_done()
         display.refresh()
@@ -161,7 +160,16 @@ def run_pending(
     return failed
 
 
-def _error_summary(error: BaseException) -> str:
+def connect(ray_address: str | None = None) -> None:
+    """Join the Ray cluster at ``ray_address``, or start a local Ray, unless already connected."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def error_summary(error: BaseException) -> str:
+    """One line naming a failure's cause, for summaries."""
     cause = getattr(error, "cause", None) or error
     text = str(cause).strip()
     return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"
