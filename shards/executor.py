@@ -160,6 +160,22 @@ def run_pending(
     return failed
 
 
+def run_tasks(function: Callable[..., Any], calls: list[tuple], retries: int = 3) -> list[Any]:
+    """Run ``function(*call)`` for every call as a Ray task (retried on a lost worker or node); their results in order.
+
+    For steps whose work is a plain module-level function writing its own files, so a
+    retry rewrites the same output; the driver gets only what the function returns.
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=retries)(_call)
+    return ray.get([remote.remote(function, *call) for call in calls])
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
+
+
 def connect(ray_address: str | None = None) -> None:
     """Join the Ray cluster at ``ray_address``, or start a local Ray, unless already connected."""
     import ray

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from flamboyance.filter.dedup import components
@@ -48,6 +48,7 @@ from flamboyance.filter.dedup.records import read_records
 from flamboyance.filter.dedup.resolve import RESOLVED, decisions_path
 from flamboyance.filter.dedup.shuffle import folder, read_part, rows_of
 from flamboyance.shards import storage
+from flamboyance.shards.executor import run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +62,7 @@ def enabled_rules(config: DedupConfig) -> list[str]:
     return [rule for rule in DOCUMENT_RULES if on[rule]]
 
 
-def run_tasks(function: Callable[..., Any], calls: Sequence[tuple]) -> list[Any]:
-    """Run ``function(*call)`` for every call as Ray tasks; their results, in order."""
-    import ray
-
-    from flamboyance.filter.dedup.tasks import step_task
-
-    return ray.get([step_task.remote(function, *call) for call in calls])
-
-
-def run_step(function: Callable[..., int], calls: Sequence[tuple]) -> int:
+def run_step(function: Callable[..., int], calls: list[tuple]) -> int:
     """Run a step's tasks; the sum of their counts."""
     return int(sum(run_tasks(function, calls)))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -22,8 +21,3 @@ def records_task(build: str, unit: InputUnit, output: str, config: DedupConfig, 
 def rewrite_task(build: str, unit: InputUnit, output: str, config: DedupConfig, progress: Any) -> dict:
     return rewrite_unit(build, unit, output, config, lambda documents: progress.add.remote(documents))
 
-
-@ray.remote(num_cpus=1, max_retries=3)
-def step_task(function: Callable[..., Any], *args: Any) -> Any:
-    """One task of a phase 2 step (``distributed.py``); retried on a lost worker or node."""
-    return function(*args)
