@@ -176,12 +176,35 @@ def _call(function: Callable[..., Any], *args: Any) -> Any:
     return function(*args)
 
 
+# Environment variables a job forwards to its tasks on a cluster: object-store
+# credentials and endpoints, and the project's own settings. FLAMBOYANCE_FORWARD_ENV
+# names more (comma-separated).
+FORWARDED_PREFIXES = ("AWS_", "FLAMBOYANCE_", "FSSPEC_", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_", "HF_")
+
+
+def runtime_env(environ: dict[str, str]) -> dict[str, Any]:
+    """The Ray runtime environment of a job on a cluster: the credentials it runs with.
+
+    Workers are other machines: without this, every unit reading s3:// fails with
+    ``NoCredentialsError``. The code itself comes with the image (docker/README.md).
+    """
+    extra = {name.strip() for name in environ.get("FLAMBOYANCE_FORWARD_ENV", "").split(",") if name.strip()}
+    forwarded = {name: value for name, value in environ.items() if name.startswith(FORWARDED_PREFIXES) or name in extra}
+    return {"env_vars": dict(sorted(forwarded.items()))}
+
+
 def connect(ray_address: str | None = None) -> None:
-    """Join the Ray cluster at ``ray_address``, or start a local Ray, unless already connected."""
+    """Join the Ray cluster at ``ray_address`` with the job's runtime environment, or start a local Ray.
+
+    Does nothing when Ray is already initialised (tests, the Python API).
+    """
+    import os
+
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        env = runtime_env(dict(os.environ)) if ray_address else None
+        ray.init(address=ray_address, runtime_env=env, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
 def error_summary(error: BaseException) -> str:
