@@ -13,7 +13,7 @@ Then, in one run, on the same documents and the same number of CPUs:
 * datatrove: its MinHash pipeline (signatures, buckets, clusters, filter), with the
   same 5-word shingles and 20 bands of 6 hashes, reading JSONL and writing JSONL.
 
-    python benchmarks/dedup_scale.py --documents 100000 [--cpus 2] [--workdir /tmp/x]
+    python benchmarks/dedup_scale.py --documents 100000 [--cpus 2] [--workdir /tmp/x] [--ours-only]
 
 Prints ``dedup: N documents, driver peak RSS X MB, Y docs/s`` for each and the ratio.
 The driver's RSS is its own peak (``ru_maxrss``): Ray's workers and datatrove's worker
@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--workdir", help="where the data goes (default: a temporary folder, removed at the end)")
+    parser.add_argument("--ours-only", action="store_true", help="skip datatrove (a driver-memory point at a size the peer takes hours on)")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="dedup-scale-")
     context = multiprocessing.get_context("spawn")
@@ -172,6 +173,8 @@ def main() -> None:
         ours, written, rss = run_ours(f"{work}/build", f"{work}/ours", args.cpus)
         print(f"dedup: {args.documents} documents, driver peak RSS {rss / 1024:.0f} MB, {args.documents / ours:,.0f} docs/s "
               f"(ours: {written} kept, {ours:.0f} s)", flush=True)
+        if args.ours_only:
+            return
         queue = context.Queue()
         child = context.Process(target=run_datatrove, args=(f"{work}/jsonl", f"{work}/datatrove", args.cpus, queue))
         child.start()

@@ -163,13 +163,8 @@ def image_urls_map(output: str, number: int, unit_id: str, parts: int, before: S
 def image_urls_reduce(output: str, part: int, max_documents: int) -> int:
     """Tell each record which of its image URLs more than ``max_documents`` records use."""
     table = read_part(folder(output, "image_urls"), part, IMAGE_URLS).sort_by([("url", "ascending"), ("id", "ascending")])
-    urls = table.column("url").to_pylist()
-    starts = _group_starts(urls)
-    ends = np.empty(len(urls), dtype=np.int64)
-    if len(urls):
-        group_end = np.flatnonzero(np.append(starts[1:] != starts[:-1], True)) + 1
-        ends = np.repeat(group_end, np.diff(np.concatenate(([0], group_end))))
-    counts = ends - starts
+    starts = _group_starts(table.column("url").to_pylist())
+    counts = np.bincount(starts, minlength=table.num_rows)[starts]  # each row's group size
     frequent = np.flatnonzero(counts > max_documents)
     take = pa.array(frequent, pa.int64())
     table = pa.table({"id": table.column("id").take(take), "url": table.column("url").take(take),
