@@ -90,3 +90,18 @@ def test_one_fetcher_per_host_and_each_image_once(tmp_path, ray_local):
     assert {key: [(n.url, n.sha256) for n in d.images()] for key, (d, _) in staged_documents.items()} == \
            {key: [(n.url, n.sha256) for n in d.images()] for key, (d, _) in inline_documents.items()}
     assert sum(len(d.images()) for d, _ in staged_documents.values()) == 36
+
+
+def test_a_partitioned_index_answers_what_the_single_index_answers(wiki_site, tmp_path):
+    from flamboyance.crawl.image_index import PartitionedImages, index_warc
+    from flamboyance.crawl.image_replay import build_index
+    from flamboyance.crawl.warc import iter_records
+
+    paths = [str(wiki_site / "images.warc.gz"), str(wiki_site / "pages.warc.gz")]
+    urls = [record.target_uri for path in paths for record in iter_records(path, record_types=("response",))]
+    urls += [url + "?missing" for url in urls[:5]]
+    for number, path in enumerate(paths):
+        index_warc(path, number, str(tmp_path / "index"), 7)
+    partitioned = PartitionedImages(str(tmp_path / "index"), paths, 7)
+    assert partitioned.get_many(urls) == build_index(paths).get_many(urls)
+    assert len(partitioned) == len(build_index(paths))
