@@ -21,16 +21,31 @@ import time
 from typing import Any
 
 from flamboyance.crawl.config import BuildConfig
+from flamboyance.crawl.image_stage import index_image_warcs, run_image_stage
 from flamboyance.crawl.unit import MARKERS
 from flamboyance.crawl.units import Unit
 from flamboyance.filter.audit import FilterReport
 from flamboyance.filter.report.funnel import FILTERS
 from flamboyance.shards import storage
 from flamboyance.shards.config import to_dict
-from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending, start_ray
+from flamboyance.shards.executor import (
+    STATS_FILE,
+    StageResult,
+    check_plan,
+    connect,
+    load_markers,
+    merge_markers,
+    remove_unlisted_shards,
+    run_pending,
+)
 from flamboyance.shards.layout import SHARD_SETS
+from flamboyance.shards.stats import Stats
 
 log = logging.getLogger(__name__)
+
+# From this many WARC units on, images are fetched in a stage of their own (per URL,
+# per host) rather than inside each unit.
+IMAGE_STAGE_UNITS = 8
 
 
 def run_build(
@@ -42,36 +57,49 @@ def run_build(
     ray_address: str | None = None,
     show_progress: bool = True,
     save_warc: str | None = None,
+    image_stage: bool | None = None,
 ) -> StageResult:
     """Run every unfinished unit on Ray, then write manifests, merged stats and filter report.
 
     ``save_warc`` is a folder where URL units keep every response they fetched.
+    ``image_stage``: fetch the images of WARC units in a stage of their own, once per URL
+    and one fetcher per host (``crawl/image_stage.py``); None: when there are at least
+    ``IMAGE_STAGE_UNITS`` WARC units. URL units always fetch their images inline.
     """
     check_plan(output, {"inputs": inputs, "config": to_dict(config), "units": [unit.to_json() for unit in units]})
     markers = load_markers(storage.join(output, MARKERS))
     remove_unlisted_shards(output, SHARD_SETS, markers)
     result = StageResult(output=output, units=len(units), skipped=sum(unit.id in markers for unit in units))
-    image_index = None
+    pending = [unit for unit in units if unit.id not in markers]
+    image_source = None
+    stage_stats = Stats()
+    if pending and image_warcs:
+        connect(ray_address)
+        started = time.monotonic()
+        image_source = index_image_warcs(image_warcs, output)
+        log.info("indexed image WARCs in %.1fs", time.monotonic() - started)
+    elif pending and _uses_image_stage(units, image_stage):
+        connect(ray_address)
+        image_source, stage_stats = run_image_stage(pending, config, output)
 
     def submit(unit: Unit, progress: Any) -> Any:
         from flamboyance.crawl.tasks import unit_task
 
-        return unit_task.remote(unit, config, output, image_index, progress, save_warc)
+        return unit_task.remote(unit, config, output, image_source, progress, save_warc)
 
-    if image_warcs and result.skipped < len(units):
-        import ray
-
-        from flamboyance.crawl.image_replay import build_index
-
-        start_ray(ray_address)
-        started = time.monotonic()
-        image_index = ray.put(build_index(image_warcs))
-        log.info("indexed image WARCs in %.1fs", time.monotonic() - started)
     result.failed = run_pending(units, markers, submit, ray_address, show_progress)
     result.markers = markers
     result.stats, result.manifests = merge_markers(output, SHARD_SETS, markers)
+    if stage_stats.to_json():
+        result.stats.merge(stage_stats)
+        storage.write_json(storage.join(output, STATS_FILE), result.stats.to_json())
     reports = [FilterReport.from_json(marker["filters"]) for marker in markers.values() if "filters" in marker]
     if reports:
         report = FilterReport.total(reports)
-        storage.write_json(storage.join(output, FILTERS), {**report.to_json(), "warning_share": config.filter_warning_share})
+        storage.write_json(storage.join(output, FILTERS), report.to_json())
     return result
+
+
+def _uses_image_stage(units: list[Unit], image_stage: bool | None) -> bool:
+    warcs = sum(unit.kind == "warc" for unit in units)
+    return warcs > 0 and (image_stage if image_stage is not None else warcs >= IMAGE_STAGE_UNITS)

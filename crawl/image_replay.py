@@ -190,7 +190,18 @@ def build_index(paths: list[str], stats: Stats | None = None) -> ImageIndex:
     counted in ``stats`` by the WARC reader.
     """
     stats = stats if stats is not None else Stats()
+    return index_of_rows(paths, scan_rows(paths, stats))
+
+
+def scan_rows(paths: list[str], stats: Stats, first_file: int = 0) -> np.ndarray:
+    """``(url key, preference, file number, offset)`` of every image record, as a uint64 matrix."""
     rows = np.array(list(_scan(paths, stats)), dtype=np.uint64).reshape(-1, 4)
+    rows[:, 2] += np.uint64(first_file)
+    return rows
+
+
+def index_of_rows(paths: list[str], rows: np.ndarray) -> ImageIndex:
+    """The index of scanned rows, from any number of files (``scan_rows``), in any order."""
     # Sort by preference within file order, so the stable sort by key in ImageIndex
     # leaves the preferred record of a URL first among its duplicates.
     rows = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1]))]

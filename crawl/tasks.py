@@ -34,7 +34,7 @@ def unit_task(
         from flamboyance.crawl.url_unit import run_url_unit
 
         return run_url_unit(unit, config, output, stats, report, save_warc, image_index)
-    if image_index is not None:  # replayed from --image-warc
+    if image_index is not None:  # replayed from --image-warc, or fetched by the image stage
         return run_unit(unit, config, output, image_index, stats=stats, progress=report)
     from flamboyance.crawl.fetch import FetchSession
     from flamboyance.crawl.image_http import HttpImageSource

@@ -165,7 +165,7 @@ def run_pending(
     failed: dict[str, str] = {}
     if not pending:
         return failed
-    start_ray(ray_address)
+    connect(ray_address)
     display = ProgressDisplay(total_units=len(units), done_units=len(units) - len(pending), enabled=show_progress)
     tasks = {submit(unit, display.actor): unit for unit in pending}
     waiting = list(tasks)
@@ -176,7 +176,7 @@ def run_pending(
             try:
                 markers[unit.id] = ray.get(ref)
             except Exception as error:  # noqa: BLE001 - a failed unit is reported, the rest go on
-                failed[unit.id] = _error_summary(error)
+                failed[unit.id] = error_summary(error)
                 log.error("unit %s failed: %s", unit.id, failed[unit.id])
             display.unit_done()
         display.refresh()
@@ -184,35 +184,73 @@ def run_pending(
     return failed
 
 
+def run_tasks(function: Callable[..., Any], calls: list[tuple], retries: int = 3) -> list[Any]:
+    """Run ``function(*call)`` for every call as a Ray task (retried on a lost worker or node); their results in order.
+
+    For steps whose work is a plain module-level function writing its own files, so a
+    retry rewrites the same output; the driver gets only what the function returns.
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=retries)(_call)
+    return ray.get([remote.remote(function, *call) for call in calls])
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
+
+
+# Environment variables a job forwards to its tasks on a cluster: object-store
+# credentials and endpoints, and the project's own settings. FLAMBOYANCE_FORWARD_ENV
+# names more (comma-separated).
+FORWARDED_PREFIXES = ("AWS_", "FLAMBOYANCE_", "FSSPEC_", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_", "HF_")
+
+
+def runtime_env(environ: dict[str, str]) -> dict[str, Any]:
+    """The Ray runtime environment of a job on a cluster: the credentials it runs with.
+
+    Workers are other machines: without this, every unit reading s3:// fails with
+    ``NoCredentialsError``. The code itself comes with the image (docker/README.md).
+    """
+    extra = {name.strip() for name in environ.get("FLAMBOYANCE_FORWARD_ENV", "").split(",") if name.strip()}
+    forwarded = {name: value for name, value in environ.items() if name.startswith(FORWARDED_PREFIXES) or name in extra}
+    return {"env_vars": dict(sorted(forwarded.items()))}
+
+
 class RayUnavailable(RuntimeError):
     """Ray could not be started or reached; the message says why in one line."""
 
 
-def start_ray(address: str | None = None) -> None:
-    """Start a local Ray, or connect to the cluster at ``address``; explain a failure in one line.
+def connect(ray_address: str | None = None) -> None:
+    """Join the Ray cluster at ``ray_address`` with the job's runtime environment, or start a local Ray.
 
-    Ray's own errors on start-up are long and name internals; the usual causes are a
-    cluster address that does not answer, and a cluster that requires an auth token
-    (Ray 2.60+ with ``RAY_AUTH_MODE=token``).
+    Does nothing when Ray is already initialised (tests, the Python API). A failure is
+    explained in one line (``RayUnavailable``): Ray's own start-up errors are long and name
+    internals, and the usual causes are an address that does not answer and a cluster
+    that requires an auth token (Ray 2.60+ with ``RAY_AUTH_MODE=token``).
     """
+    import os
+
     import ray
 
     if ray.is_initialized():
         return
+    env = runtime_env(dict(os.environ)) if ray_address else None
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address=ray_address, runtime_env=env, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except Exception as error:  # noqa: BLE001 - every start-up failure becomes one line
         text = " ".join(str(error).split())
         if "token" in text.lower() or "auth" in text.lower():
             hint = "the cluster requires authentication: set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN) in this environment"
-        elif address:
-            hint = f"no Ray cluster answered at {address!r} in time: check the address (ray status on the head node) and the network"
+        elif ray_address:
+            hint = f"no Ray cluster answered at {ray_address!r} in time: check the address (ray status on the head node) and the network"
         else:
             hint = "a local Ray could not start: check free memory and /tmp space, or pass --ray-address of a running cluster"
         raise RayUnavailable(f"{hint} ({type(error).__name__}: {text[:200]})") from None
 
 
-def _error_summary(error: BaseException) -> str:
+def error_summary(error: BaseException) -> str:
+    """One line naming a failure's cause, for summaries."""
     cause = getattr(error, "cause", None) or error
     text = str(cause).strip()
     return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"

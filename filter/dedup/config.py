@@ -32,3 +32,6 @@ class DedupConfig:
     shards: ShardConfig = field(default_factory=ShardConfig)
     # Documents sketched together in a task: larger batches vectorise better.
     batch_documents: int = 512
+    # Hash partitions of the resolution phase (one reduce task each); 0: one per input
+    # unit, at most 256. Decisions do not depend on it.
+    partitions: int = 0

@@ -32,6 +32,7 @@ _CHUNK_VALUES = 1 << 22  # shingles x permutations computed at once (32 MB of ui
 _MIX = np.uint64(0xFF51AFD7ED558CCD)
 _WORD_CACHE_LIMIT = 1 << 20
 PREFILTER_MARGIN = 0.15
+MAX_BUCKET = 64  # larger LSH buckets give a star and a chain of pairs, not all pairs
 
 
 @dataclass(frozen=True)
@@ -205,13 +206,11 @@ def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return result
 
 
-def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, max_bucket: int = 64) -> np.ndarray:
+def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, max_bucket: int = MAX_BUCKET) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, of rows that share at least one band, as a sorted ``(m, 2)`` array.
 
-    Rows whose signature is ``EMPTY`` (no words) are never candidates. A bucket of more
-    than ``max_bucket`` documents (a template shared by thousands of pages) would give a
-    quadratic number of pairs; its members are paired with its first member and their
-    predecessor only, which still joins them into one cluster when they verify.
+    Rows whose signature is ``EMPTY`` (no words) are never candidates; large buckets
+    give a star and a chain (``bucket_pairs``).
     """
     valid = np.flatnonzero(~np.all(signatures == EMPTY, axis=1))
     if len(valid) < 2:
@@ -225,19 +224,27 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, max_bucket: i
         starts = np.concatenate(([0], boundaries))
         ends = np.concatenate((boundaries, [len(order)]))
         for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
-            members = np.sort(valid[order[start:end]])
-            if len(members) <= max_bucket:
-                first, second = np.triu_indices(len(members), k=1)
-                pairs.append(np.stack((members[first], members[second]), axis=1))
-            else:
-                pairs.append(np.stack((np.full(len(members) - 1, members[0]), members[1:]), axis=1))
-                pairs.append(np.stack((members[:-1], members[1:]), axis=1))
+            pairs.append(bucket_pairs(np.sort(valid[order[start:end]]), max_bucket))
     if not pairs:
         return np.empty((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(pairs), axis=0)
 
 
-def likely_pairs(signatures: np.ndarray, config: MinHashConfig, max_bucket: int = 64) -> np.ndarray:
+def bucket_pairs(members: np.ndarray, max_bucket: int) -> np.ndarray:
+    """The candidate pairs of one LSH bucket, ``members`` sorted: all pairs, or a star and a chain.
+
+    A bucket of more than ``max_bucket`` documents (a template shared by thousands of
+    pages) would give a quadratic number of pairs; its members are paired with its first
+    member and their predecessor only, which still joins them into one cluster.
+    """
+    if len(members) <= max_bucket:
+        first, second = np.triu_indices(len(members), k=1)
+        return np.stack((members[first], members[second]), axis=1)
+    return np.concatenate((np.stack((np.full(len(members) - 1, members[0]), members[1:]), axis=1),
+                           np.stack((members[:-1], members[1:]), axis=1)))
+
+
+def likely_pairs(signatures: np.ndarray, config: MinHashConfig, max_bucket: int = MAX_BUCKET) -> np.ndarray:
     """LSH candidates whose estimated Jaccard is not far below the threshold.
 
     Far means ``PREFILTER_MARGIN`` (0.15, over 4 standard deviations of a 128-permutation
@@ -263,7 +270,7 @@ def verified_pairs(pairs: np.ndarray, shingles: Mapping[int, np.ndarray] | Seque
 
 
 def near_duplicate_pairs(
-    signatures: np.ndarray, shingles: Sequence[np.ndarray], config: MinHashConfig, max_bucket: int = 64
+    signatures: np.ndarray, shingles: Sequence[np.ndarray], config: MinHashConfig, max_bucket: int = MAX_BUCKET
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, ``i < j``, at exact Jaccard >= ``config.threshold``, with their similarity."""
     return verified_pairs(likely_pairs(signatures, config, max_bucket), shingles, config.threshold)

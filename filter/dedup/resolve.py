@@ -1,7 +1,9 @@
-"""Phase 2: decide, over the records of the whole dataset, what goes and why.
+"""Phase 2 in one process: the reference for what goes and why.
 
-Runs on the driver: the per-document records (``records.py``) are small, and one
-process sees every document, which is what "global" means. Document rules run in a
+This resolver reads every record (``records.py``) into one process, which is the
+plainest statement of the rules and does not scale (about 0.6 KB per document). The
+stage runs ``distributed.py``, which makes the same decisions in Ray partitions;
+``tests/test_dedup_distributed.py`` holds it to this one, the oracle. Document rules run in a
 fixed order, each on the documents that survived the ones before (``DedupConfig``):
 URL, text, image set, near-duplicate text; then paragraphs repeated within a domain
 (a document left with none of its own text goes too); then images: frequent URLs and

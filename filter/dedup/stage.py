@@ -11,6 +11,7 @@ Output layout::
 
     OUT/plan.json                  input units with their shard checksums, and the settings
     OUT/work/records/UNIT.parquet  phase 1: per-document records (and UNIT.json, its marker)
+    OUT/work/resolve/              phase 2: the files its partitioned steps exchange
     OUT/work/decisions/UNIT.json   phase 2: what to drop in each unit (decisions.json: done)
     OUT/units/UNIT.json            phase 3 completion markers
     OUT/interleaved/, OUT/pairs/   shards, manifest.json, sizes.json, as a build writes them
@@ -25,13 +26,23 @@ from typing import Any
 
 from flamboyance.filter.audit import FilterReport
 from flamboyance.filter.dedup.config import DedupConfig
+from flamboyance.filter.dedup.distributed import resolve_distributed
 from flamboyance.filter.dedup.inputs import InputUnit, input_units
 from flamboyance.filter.dedup.records import RECORDS
-from flamboyance.filter.dedup.resolve import RESOLVED, resolve
+from flamboyance.filter.dedup.resolve import RESOLVED
 from flamboyance.filter.dedup.rewrite import MARKERS
 from flamboyance.shards import storage
 from flamboyance.shards.config import to_dict
-from flamboyance.shards.executor import StageResult, check_plan, load_markers, merge_markers, remove_unlisted_shards, run_pending
+from flamboyance.shards.executor import (
+    StageResult,
+    check_plan,
+    connect,
+    error_summary,
+    load_markers,
+    merge_markers,
+    remove_unlisted_shards,
+    run_pending,
+)
 from flamboyance.shards.layout import SHARD_SETS
 
 log = logging.getLogger(__name__)
@@ -70,7 +81,13 @@ def run_dedup(
         if result.failed:
             return result
         log.info("resolving duplicates over %d units", len(units))
-        resolve(output, [unit.id for unit in units], config)
+        connect(ray_address)
+        try:
+            resolve_distributed(output, [unit.id for unit in units], config)
+        except Exception as error:  # noqa: BLE001 - reported like a failed unit; a re-run redoes the phase
+            result.failed = {"resolve": error_summary(error)}
+            log.error("resolving failed: %s", result.failed["resolve"])
+            return result
     remove_unlisted_shards(output, SHARD_SETS, markers)
     result.failed = run_pending(units, markers, submit_rewrite, ray_address, show_progress)
     result.markers = markers

@@ -20,3 +20,4 @@ def records_task(build: str, unit: InputUnit, output: str, config: DedupConfig, 
 @ray.remote(num_cpus=1, max_retries=2)
 def rewrite_task(build: str, unit: InputUnit, output: str, config: DedupConfig, progress: Any) -> dict:
     return rewrite_unit(build, unit, output, config, lambda documents: progress.add.remote(documents))
+
