@@ -32,42 +32,70 @@ def generate(
     length_penalty: float = 1.0,
 ) -> list[int]:
     """The continuation of one prompt, up to and excluding ``<EOC>`` (``num_beams=1`` is greedy)."""
-    if not prompt_ids:
-        raise ValueError("generation needs a non-empty prompt")
+    return generate_batch(model, [prompt_ids], media, max_new_tokens, num_beams, length_penalty)[0]
+
+
+@torch.no_grad()
+def generate_batch(
+    model: Flamingo,
+    prompts: list[list[int]],
+    media: torch.Tensor | None,
+    max_new_tokens: int = 20,
+    num_beams: int = 3,
+    length_penalty: float = 1.0,
+) -> list[list[int]]:
+    """The continuations of several prompts of the same length, decoded together.
+
+    A server batches concurrent requests this way: every step is one forward pass over
+    the live beams of all prompts (no padding, hence the equal lengths). ``media`` holds
+    one row of visual tokens per prompt, [P, N, R, D]. Each prompt's beams are chosen
+    exactly as if it were decoded alone.
+    """
+    if not prompts or not prompts[0] or any(len(ids) != len(prompts[0]) for ids in prompts):
+        raise ValueError("batched generation needs non-empty prompts of one length")
     device = next(model.parameters()).device
-    prompt = torch.tensor([prompt_ids], device=device)
+    prompt = torch.tensor(prompts, device=device)
     index = media_index_of(prompt, model.image_id)
-    log_probs, cache = _step(model, prompt, media, index, None, len(prompt_ids))
+    log_probs, cache = _step(model, prompt, media, index, None, prompt.shape[1])
     last_image = index[:, -1:]
 
-    # Each beam: (sum of log-probs, tokens). Finished beams are scored by length-normalised log-prob.
-    beams: list[tuple[float, list[int]]] = [(0.0, [])]
-    finished: list[tuple[float, list[int]]] = []
+    # Live rows of the batch: (prompt number, sum of log-probs, tokens). Finished beams
+    # are scored by length-normalised log-prob.
+    rows: list[tuple[int, float, list[int]]] = [(number, 0.0, []) for number in range(len(prompts))]
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in prompts]
     for step in range(max_new_tokens):
-        totals = torch.tensor([score for score, _ in beams], device=device)[:, None] + log_probs
-        top_scores, top_ids = totals.flatten().topk(min(2 * num_beams, totals.numel()))
-        alive, origins = [], []
-        for score, flat in zip(top_scores.tolist(), top_ids.tolist()):
-            origin, token = divmod(flat, log_probs.shape[-1])
-            tokens = beams[origin][1]
-            if token == model.eoc_id:
-                finished.append((score / max(1, len(tokens)) ** length_penalty, tokens))
-            else:
-                alive.append((score, tokens + [token]))
-                origins.append(origin)
-            if len(alive) == num_beams:
-                break
-        if len(finished) >= num_beams or not alive:
+        alive_rows, origins = [], []
+        for number in range(len(prompts)):
+            mine = [i for i, row in enumerate(rows) if row[0] == number]
+            if not mine:
+                continue
+            totals = torch.tensor([rows[i][1] for i in mine], device=device)[:, None] + log_probs[mine]
+            top_scores, top_ids = totals.flatten().topk(min(2 * num_beams, totals.numel()))
+            alive, alive_origins = [], []
+            for score, flat in zip(top_scores.tolist(), top_ids.tolist()):
+                origin, token = divmod(flat, log_probs.shape[-1])
+                tokens = rows[mine[origin]][2]
+                if token == model.eoc_id:
+                    finished[number].append((score / max(1, len(tokens)) ** length_penalty, tokens))
+                else:
+                    alive.append((number, score, tokens + [token]))
+                    alive_origins.append(mine[origin])
+                if len(alive) == num_beams:
+                    break
+            if len(finished[number]) >= num_beams or not alive:
+                continue
+            if step == max_new_tokens - 1:
+                finished[number].extend((s / len(t) ** length_penalty, t) for _, s, t in alive)
+                continue
+            alive_rows += alive
+            origins += alive_origins
+        if not alive_rows:
             break
-        if step == max_new_tokens - 1:
-            finished.extend((s / len(t) ** length_penalty, t) for s, t in alive)
-            break
-        if len(beams) == 1 and len(alive) > 1:
-            cache.batch_repeat_interleave(len(alive))
-        elif origins != list(range(len(beams))):
+        if origins != list(range(len(rows))):
             cache.reorder_cache(torch.tensor(origins, device=device))
-        beams = alive
-        media_rows = None if media is None else media.expand(len(beams), *media.shape[1:])
-        tokens = torch.tensor([[t[-1]] for _, t in beams], device=device)
-        log_probs, cache = _step(model, tokens, media_rows, last_image.expand(len(beams), 1), cache, len(prompt_ids) + step + 1)
-    return max(finished, key=lambda item: item[0])[1] if finished else []
+        rows = alive_rows
+        numbers = torch.tensor([number for number, _, _ in rows], device=device)
+        media_rows = None if media is None else media[numbers]
+        tokens = torch.tensor([[t[-1]] for _, _, t in rows], device=device)
+        log_probs, cache = _step(model, tokens, media_rows, last_image[numbers], cache, prompt.shape[1] + step + 1)
+    return [max(done, key=lambda item: item[0])[1] if done else [] for done in finished]

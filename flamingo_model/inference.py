@@ -9,6 +9,7 @@ or score candidate texts for it, optionally after support examples shown Flaming
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,8 @@ import torch
 from PIL import Image
 
 from flamboyance.flamingo_model.config import TrainConfig
-from flamboyance.flamingo_model.fewshot import FewShotExample, complete, encode_prompt, score_candidates
+from flamboyance.flamingo_model.fewshot import FewShotExample, encode_prompt, render_prompt, score_candidates
+from flamboyance.flamingo_model.generation import generate_batch
 from flamboyance.flamingo_model.model import Flamingo
 from flamboyance.shards.loader.transforms import ImageTransform
 
@@ -66,9 +68,37 @@ class TrainedFlamingo:
         prompt = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix)
         return score_candidates(self.model, self.tokenizer, prompt, query, list(candidates), self.caption_prefix).tolist()
 
+    @torch.no_grad()
+    def complete_many(
+        self, prompts: Sequence[tuple[FewShotExample, Sequence[FewShotExample]]], max_new_tokens: int = 20, num_beams: int = 3
+    ) -> list[str]:
+        """The answers to several (query, support examples) prompts, as ``caption``/``ask`` give them.
+
+        Prompts with as many tokens and images as each other decode as one batch (one
+        forward pass per step for all of them): what a server does with concurrent requests.
+        """
+        rendered = [
+            (
+                self.tokenizer.encode(render_prompt(list(support), query, True, self.caption_prefix), add_special_tokens=False),
+                [example.image for example in support] + [query.image],
+            )
+            for query, support in prompts
+        ]
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for number, (ids, images) in enumerate(rendered):
+            groups[len(ids), len(images)].append(number)
+        device = next(self.model.parameters()).device
+        answers = [""] * len(rendered)
+        for members in groups.values():
+            images = torch.stack([torch.stack(rendered[number][1]) for number in members]).to(device)
+            media = self.model.encode_media(images[:, :, None])
+            outputs = generate_batch(self.model, [rendered[number][0] for number in members], media, max_new_tokens, num_beams)
+            for number, tokens in zip(members, outputs):
+                answers[number] = self.tokenizer.decode(tokens).strip()
+        return answers
+
     def _complete(self, query: FewShotExample, support: Sequence[FewShotExample], max_new_tokens: int, num_beams: int) -> str:
-        prompt = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix)
-        return complete(self.model, self.tokenizer, prompt, max_new_tokens, num_beams)
+        return self.complete_many([(query, support)], max_new_tokens, num_beams)[0]
 
 
 def _as_bytes(image: ImageInput) -> bytes:
