@@ -63,23 +63,35 @@ def generate_batch(
     # are scored by length-normalised log-prob.
     rows: list[tuple[int, float, list[int]]] = [(number, 0.0, []) for number in range(len(prompts))]
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in prompts]
+    vocabulary = log_probs.shape[-1]
     for step in range(max_new_tokens):
+        # Each prompt's live rows are contiguous; pad them to [prompts, widest, vocabulary]
+        # so that one top-k picks every prompt's candidates.
+        starts: dict[int, int] = {}  # prompt number -> its first row, in row order
+        for i, (number, _, _) in enumerate(rows):
+            starts.setdefault(number, i)
+        live = list(starts)
+        slot = {number: position for position, number in enumerate(live)}
+        totals = torch.tensor([score for _, score, _ in rows], device=device)[:, None] + log_probs
+        prompt_slots = torch.tensor([slot[number] for number, _, _ in rows], device=device)
+        row_slots = torch.tensor([i - starts[number] for i, (number, _, _) in enumerate(rows)], device=device)
+        widest = int(row_slots.max()) + 1
+        padded = totals.new_full((len(live), widest, vocabulary), float("-inf"))
+        padded[prompt_slots, row_slots] = totals
+        top_scores, top_ids = padded.view(len(live), -1).topk(min(2 * num_beams, widest * vocabulary), dim=-1)
         alive_rows, origins = [], []
-        for number in range(len(prompts)):
-            mine = [i for i, row in enumerate(rows) if row[0] == number]
-            if not mine:
-                continue
-            totals = torch.tensor([rows[i][1] for i in mine], device=device)[:, None] + log_probs[mine]
-            top_scores, top_ids = totals.flatten().topk(min(2 * num_beams, totals.numel()))
+        for number, scores, ids in zip(live, top_scores.tolist(), top_ids.tolist()):
             alive, alive_origins = [], []
-            for score, flat in zip(top_scores.tolist(), top_ids.tolist()):
-                origin, token = divmod(flat, log_probs.shape[-1])
-                tokens = rows[mine[origin]][2]
+            for score, flat in zip(scores, ids):
+                if score == float("-inf"):  # padding: this prompt has fewer live rows
+                    break
+                origin, token = divmod(flat, vocabulary)
+                tokens = rows[starts[number] + origin][2]
                 if token == model.eoc_id:
                     finished[number].append((score / max(1, len(tokens)) ** length_penalty, tokens))
                 else:
                     alive.append((number, score, tokens + [token]))
-                    alive_origins.append(mine[origin])
+                    alive_origins.append(starts[number] + origin)
                 if len(alive) == num_beams:
                     break
             if len(finished[number]) >= num_beams or not alive:

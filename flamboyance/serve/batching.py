@@ -2,7 +2,9 @@
 
 Each model call has a ``Batcher`` with one worker thread. A request thread puts its
 item on the queue and waits; the worker takes the first item, waits at most
-``max_wait`` seconds for up to ``max_batch - 1`` more, and runs them together. With
+``max_wait`` seconds for up to ``max_batch - 1`` more, and runs them together; it
+waits only while requests arrive together (the last batch held several), so a lone
+client pays no wait, and items that queued up during a batch run together anyway. With
 ``max_batch=1`` requests still go one at a time through the worker (no batching, the
 benchmark's baseline). A full queue answers at once (``Overloaded``, a 503 with
 Retry-After) instead of letting waits grow without bound.
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
+BATCH_TIMEOUT = 120.0  # seconds a request waits for its batch before answering 503
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -40,23 +43,29 @@ class Batcher(Generic[Item, Result]):
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, item: Item, timeout: float = 120.0) -> Result:
-        """The result for ``item``, computed in some batch; raises what ``work`` raised for it."""
+    def enqueue(self, item: Item) -> Future:
+        """Queue ``item``; its future holds the result (or what ``work`` raised for it)."""
         future: Future = Future()
         try:
             self._queue.put_nowait((item, future))
         except queue.Full:
             raise Overloaded(f"{self._thread.name}: queue full") from None
-        return future.result(timeout)
+        return future
+
+    def submit(self, item: Item, timeout: float = BATCH_TIMEOUT) -> Result:
+        """The result for ``item``, computed in some batch; raises what ``work`` raised for it."""
+        return self.enqueue(item).result(timeout)
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
 
     def _loop(self) -> None:
+        concurrent = False  # did the last batch hold several items?
         while (first := self._queue.get()) is not None:
             batch = [first]
-            deadline = time.monotonic() + self.max_wait
+            # The wait is paid only under concurrency: a lone client's request runs at once.
+            deadline = time.monotonic() + (self.max_wait if concurrent else 0.0)
             while len(batch) < self.max_batch:
                 try:
                     entry = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -66,6 +75,7 @@ class Batcher(Generic[Item, Result]):
                     self._queue.put(None)  # close after this batch
                     break
                 batch.append(entry)
+            concurrent = len(batch) > 1
             self._run(batch)
 
     def _run(self, batch: list[tuple[Item, Future]]) -> None:

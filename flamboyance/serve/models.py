@@ -23,7 +23,7 @@ from flamboyance.flamingo_model.fewshot import FewShotExample
 from flamboyance.flamingo_model.inference import TrainedFlamingo
 from flamboyance.pretrain_encoder.evaluate import SINGLE_TEMPLATE
 from flamboyance.pretrain_encoder.export import load_open_clip
-from flamboyance.serve.batching import Batcher
+from flamboyance.serve.batching import BATCH_TIMEOUT, Batcher
 from flamboyance.serve.search import SearchIndex
 
 # Where ``flamboyance demo`` leaves its models, relative to its working folder.
@@ -119,8 +119,9 @@ class Encoder:
 
     def classify(self, jpeg: bytes, labels: list[str], template: str = SINGLE_TEMPLATE[0]) -> list[float]:
         """Zero-shot probabilities of ``labels`` for the image, CLIP's way (``template`` holds ``{c}``)."""
-        image = self.embed_image(jpeg)
+        image = self.images.enqueue(jpeg)  # both queued at once: the two batches run side by side
         classes = self.embed_texts([template.format(c=label) for label in labels])
+        image = image.result(BATCH_TIMEOUT)
         return (self.logit_scale * classes @ image).softmax(-1).tolist()
 
     def moderate(self, jpeg: bytes) -> list[float]:
