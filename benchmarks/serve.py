@@ -4,10 +4,11 @@ Two servers run the same models side by side on loopback: one batches concurrent
 requests (``--max-batch 32``, 5 ms wait), the other runs them one at a time
 (``--max-batch 1``), the peer here. For caption and zero-shot classify, at 1, 8 and 32
 concurrent clients (each a keep-alive session sending one request after another),
-each cell runs on the batched server and then on the unbatched one, so load on the
-machine hits both alike. Prints a table and, per cell, batched / unbatched requests/s.
+each cell runs ``--rounds`` times on the batched server and the unbatched one in turn,
+so load on the machine hits both alike; requests/s are over all rounds, p50/p99 over
+all their requests. Prints a table and, per cell, batched / unbatched requests/s.
 
-    python benchmarks/serve.py --workdir flamboyance-demo [--requests 96] [--clients 1 8 32]
+    python benchmarks/serve.py --workdir flamboyance-demo [--requests 96] [--rounds 3] [--clients 1 8 32]
 
 The workdir holds the demo's models (``flamingo.yaml``, ``encoder/export/open_clip``):
 ``flamboyance demo`` writes them, and so does ``tests/serve_models.write_demo_models``.
@@ -31,6 +32,8 @@ from typing import Iterator
 import requests
 from PIL import Image, ImageDraw
 
+from flamboyance.serve.command import wait_until_ready
+
 LABELS = json.dumps(["circle", "square", "triangle", "star"])
 USES = {"caption": ("/v1/caption", {}), "classify": ("/v1/classify", {"labels": LABELS})}
 
@@ -49,16 +52,7 @@ def server(workdir: str, max_batch: int, threads: int) -> Iterator[str]:
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server with --max-batch {max_batch} did not start")
-            try:
-                if requests.get(f"{url}/ready", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
+        wait_until_ready(url, process)
         yield url
     finally:
         process.terminate()
@@ -77,8 +71,8 @@ def images(count: int = 16) -> list[bytes]:
     return out
 
 
-def load(url: str, use: str, clients: int, total: int, pictures: list[bytes]) -> dict[str, float]:
-    """``total`` requests from ``clients`` concurrent sessions; requests/s and latency percentiles (ms)."""
+def load(url: str, use: str, clients: int, total: int, pictures: list[bytes]) -> tuple[list[float], float]:
+    """``total`` requests from ``clients`` concurrent sessions: (latencies in s, wall seconds)."""
     path, data = USES[use]
     latencies: list[float] = []
     failures = []
@@ -110,8 +104,14 @@ def load(url: str, use: str, clients: int, total: int, pictures: list[bytes]) ->
     wall = time.perf_counter() - began
     if failures:
         raise RuntimeError(f"{use} at {clients} clients: {len(failures)} failed requests, statuses {sorted(set(failures))}")
+    return latencies, wall
+
+
+def summary(runs: list[tuple[list[float], float]]) -> dict[str, float]:
+    """Requests/s over all runs together, and latency percentiles (ms) of all their requests."""
+    latencies = [latency for run, _ in runs for latency in run]
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"rps": len(latencies) / wall, "p50": 1000 * cuts[49], "p99": 1000 * cuts[98]}
+    return {"rps": len(latencies) / sum(wall for _, wall in runs), "p50": 1000 * cuts[49], "p99": 1000 * cuts[98]}
 
 
 def main() -> int:
@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--workdir", default="flamboyance-demo")
     parser.add_argument("--requests", type=int, default=96, help="requests per cell (at least 3 per client)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each cell on the two servers")
     parser.add_argument("--max-batch", type=int, default=32, help="the batched server's batch size")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.workdir, "flamingo.yaml")):
@@ -126,7 +127,6 @@ def main() -> int:
         return 2
     pictures = images()
     threads = max(args.clients) + 4
-    rows = []
     with server(args.workdir, args.max_batch, threads) as batched, server(args.workdir, 1, threads) as unbatched:
         for url in (batched, unbatched):  # warm-up: first calls allocate
             for use in USES:
@@ -134,8 +134,11 @@ def main() -> int:
         for use in USES:
             for clients in args.clients:
                 total = max(args.requests, 3 * clients)
-                cell = {name: load(url, use, clients, total, pictures) for name, url in (("batched", batched), ("unbatched", unbatched))}
-                rows.append((use, clients, total, cell))
+                runs: dict[str, list] = {"batched": [], "unbatched": []}
+                for _ in range(args.rounds):  # alternating, so both see the same machine load
+                    for name, url in (("batched", batched), ("unbatched", unbatched)):
+                        runs[name].append(load(url, use, clients, total, pictures))
+                cell = {name: summary(parts) for name, parts in runs.items()}
                 print(
                     f"{use:9s} clients {clients:3d}  batched {cell['batched']['rps']:7.1f} req/s p50 {cell['batched']['p50']:7.1f} ms "
                     f"p99 {cell['batched']['p99']:7.1f} ms | unbatched {cell['unbatched']['rps']:7.1f} req/s p50 {cell['unbatched']['p50']:7.1f} ms "

@@ -28,6 +28,7 @@ from browser import chromium_path, open_page
 from PIL import Image
 from serve_models import write_demo_models
 
+from flamboyance.serve.command import wait_until_ready
 from flamboyance.shards.tar_samples import iter_samples
 
 KEY = "test-key-123"
@@ -55,16 +56,11 @@ def server(demo: Path):
     with open(log, "w") as stderr:
         process = subprocess.Popen(command, cwd=demo, stderr=stderr, env={**os.environ, "OMP_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "the models did not load in time"
-        try:
-            if requests.get(f"{url}/ready", timeout=5).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
+    try:
+        wait_until_ready(url, process, timeout=180)
+    except (RuntimeError, TimeoutError):
+        process.kill()
+        raise AssertionError(log.read_text()[-3000:]) from None
     yield url, process, log
     process.terminate()
     process.wait(timeout=30)

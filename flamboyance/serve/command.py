@@ -13,7 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 from flamboyance.serve.inputs import Limits
 
@@ -83,3 +87,23 @@ def run(args: argparse.Namespace) -> int:
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=2 * settings.limits.max_request_bytes,
                    connection_limit=1000, ident="flamboyance")
     return 0
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 300.0) -> None:
+    """Block until the server at ``url`` (started as ``process``) answers ``/ready`` with 200.
+
+    For scripts that start ``flamboyance serve`` and then send it work (tests, benchmarks).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} was not ready after {timeout:.0f}s")
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or 503 while the models load
+        time.sleep(0.3)
