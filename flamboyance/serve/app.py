@@ -24,8 +24,9 @@ from werkzeug.exceptions import HTTPException
 
 from flamboyance.serve.batching import Overloaded
 from flamboyance.serve.inputs import ApiError, Limits, Payload, fetch_config
-from flamboyance.serve.models import BatchSettings, Generation, ModelPaths, Models, Ranking
+from flamboyance.serve.models import BatchSettings, Generation, Models, Ranking
 from flamboyance.serve.openapi import openapi
+from flamboyance.serve.paths import ModelPaths
 
 ACCESS_LOG = logging.getLogger("flamboyance.serve.access")
 log = logging.getLogger(__name__)

@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> object:
     from flamboyance.serve.app import ServeSettings
-    from flamboyance.serve.models import BatchSettings, ModelPaths
+    from flamboyance.serve.models import BatchSettings
+    from flamboyance.serve.paths import ModelPaths
 
     paths = ModelPaths.in_folder(args.workdir, args.flamingo, args.encoder, args.index)
     if not paths.flamingo and not paths.encoder:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from flamboyance.serve.models import DEMO_ENCODER
+from flamboyance.serve.paths import DEMO_ENCODER
 from flamboyance.serve.search import EXACT_LIMIT
 
 HELP = "embed the images of pair shards into a search index for flamboyance serve"
