@@ -83,10 +83,14 @@ def score_candidates(
     model: Flamingo, tokenizer: Any, prompt: Prompt, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:"
 ) -> torch.Tensor:
     """The log-likelihood of each candidate answer (ending in ``<EOC>``) after ``prompt``, [C]."""
-    space = " " if lead_in(query, caption_prefix) else ""
-    candidate_ids = [tokenizer.encode(f"{space}{candidate}{END_OF_CHUNK_TOKEN}", add_special_tokens=False) for candidate in candidates]
     ids, media = prompt
-    return candidate_log_likelihoods(model, ids, candidate_ids, media)
+    return candidate_log_likelihoods(model, ids, candidate_tokens(tokenizer, query, candidates, caption_prefix), media)
+
+
+def candidate_tokens(tokenizer: Any, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:") -> list[list[int]]:
+    """The token ids of each candidate answer as it follows the query's lead-in, ending in ``<EOC>``."""
+    space = " " if lead_in(query, caption_prefix) else ""
+    return [tokenizer.encode(f"{space}{candidate}{END_OF_CHUNK_TOKEN}", add_special_tokens=False) for candidate in candidates]
 
 
 @torch.no_grad()

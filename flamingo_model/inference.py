@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 import torch
 from PIL import Image
 
 from flamboyance.flamingo_model.config import TrainConfig
-from flamboyance.flamingo_model.fewshot import FewShotExample, encode_prompt, render_prompt, score_candidates
+from flamboyance.flamingo_model.fewshot import FewShotExample, candidate_tokens, render_prompt
 from flamboyance.flamingo_model.generation import generate_batch
 from flamboyance.flamingo_model.model import Flamingo
+from flamboyance.flamingo_model.scoring import candidate_log_likelihoods_many
 from flamboyance.shards.loader.transforms import ImageTransform
 
 ImageInput = bytes | Image.Image
@@ -64,9 +65,22 @@ class TrainedFlamingo:
 
     def score(self, image: ImageInput, candidates: Sequence[str], support: Sequence[FewShotExample] = (), question: str | None = None) -> list[float]:
         """The log-likelihood of each candidate text as the caption (or answer) of ``image``."""
-        query = self.example(image, question=question)
-        prompt = encode_prompt(self.model, self.tokenizer, list(support), query, True, self.caption_prefix)
-        return score_candidates(self.model, self.tokenizer, prompt, query, list(candidates), self.caption_prefix).tolist()
+        return self.score_many([(self.example(image, question=question), support, candidates)])[0]
+
+    @torch.no_grad()
+    def score_many(self, queries: Sequence[tuple[FewShotExample, Sequence[FewShotExample], Sequence[str]]]) -> list[list[float]]:
+        """``score`` for several (query, support examples, candidates): the candidates of all
+        queries with as many images as each other score in one forward pass."""
+        rendered = [self._rendered(query, support) for query, support, _ in queries]
+        scores: list[list[float]] = [[] for _ in queries]
+        for members, media in self._media_groups(rendered, lambda number: len(rendered[number][1])):
+            batch = [
+                (rendered[number][0], candidate_tokens(self.tokenizer, queries[number][0], list(queries[number][2]), self.caption_prefix), media[row : row + 1])
+                for row, number in enumerate(members)
+            ]
+            for number, likelihoods in zip(members, candidate_log_likelihoods_many(self.model, batch)):
+                scores[number] = likelihoods.tolist()
+        return scores
 
     @torch.no_grad()
     def complete_many(
@@ -77,25 +91,30 @@ class TrainedFlamingo:
         Prompts with as many tokens and images as each other decode as one batch (one
         forward pass per step for all of them): what a server does with concurrent requests.
         """
-        rendered = [
-            (
-                self.tokenizer.encode(render_prompt(list(support), query, True, self.caption_prefix), add_special_tokens=False),
-                [example.image for example in support] + [query.image],
-            )
-            for query, support in prompts
-        ]
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for number, (ids, images) in enumerate(rendered):
-            groups[len(ids), len(images)].append(number)
-        device = next(self.model.parameters()).device
+        rendered = [self._rendered(query, support) for query, support in prompts]
         answers = [""] * len(rendered)
-        for members in groups.values():
-            images = torch.stack([torch.stack(rendered[number][1]) for number in members]).to(device)
-            media = self.model.encode_media(images[:, :, None])
+        for members, media in self._media_groups(rendered, lambda number: (len(rendered[number][0]), len(rendered[number][1]))):
             outputs = generate_batch(self.model, [rendered[number][0] for number in members], media, max_new_tokens, num_beams)
             for number, tokens in zip(members, outputs):
                 answers[number] = self.tokenizer.decode(tokens).strip()
         return answers
+
+    def _rendered(self, query: FewShotExample, support: Sequence[FewShotExample]) -> tuple[list[int], list[torch.Tensor]]:
+        """(prompt token ids, its images in order) for ``query`` after ``support``."""
+        text = render_prompt(list(support), query, True, self.caption_prefix)
+        return self.tokenizer.encode(text, add_special_tokens=False), [example.image for example in support] + [query.image]
+
+    def _media_groups(
+        self, rendered: list[tuple[list[int], list[torch.Tensor]]], key: Callable[[int], Hashable]
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(prompt numbers, their visual tokens [B, N, R, D]) for each group of prompts of one ``key``."""
+        groups: dict[Hashable, list[int]] = defaultdict(list)
+        for number in range(len(rendered)):
+            groups[key(number)].append(number)
+        device = next(self.model.parameters()).device
+        for members in groups.values():
+            images = torch.stack([torch.stack(rendered[number][1]) for number in members]).to(device)
+            yield members, self.model.encode_media(images[:, :, None])
 
     def _complete(self, query: FewShotExample, support: Sequence[FewShotExample], max_new_tokens: int, num_beams: int) -> str:
         return self.complete_many([(query, support)], max_new_tokens, num_beams)[0]

@@ -91,6 +91,11 @@ def test_complete_many_answers_mixed_prompts_as_one_by_one(parts):
     together = trained.complete_many(prompts, max_new_tokens=4, num_beams=2)
     assert together == [trained.complete_many([prompt], max_new_tokens=4, num_beams=2)[0] for prompt in prompts]
 
+    candidates = [ANSWERS[:3], ANSWERS[3:5], ANSWERS[:4], ["red", "blue"]]
+    scored = trained.score_many([(query, examples, options) for (query, examples), options in zip(prompts, candidates)])
+    for (query, examples), options, scores in zip(prompts, candidates, scored):
+        assert scores == pytest.approx(trained.score_many([(query, examples, options)])[0], abs=1e-4) and len(scores) == len(options)
+
 
 def test_candidate_scores_are_the_sum_of_the_candidates_token_log_probabilities(parts):
     model, tokenizer = parts

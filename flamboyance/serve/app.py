@@ -198,8 +198,9 @@ def create_app(settings: ServeSettings) -> Flask:
             extra: dict[str, Any] = {}
         elif mode == "flamingo":
             question = data.text("question", required=False)
-            job = Ranking(data.image(), tuple(labels), support(data, question is not None), question)
-            likelihoods = flamingo().rank(job)
+            model = flamingo()
+            job = Ranking(model.example(data.image(), question=question), support(data, question is not None), tuple(labels))
+            likelihoods = model.rank(job)
             scores = _softmax(likelihoods)
             extra = {"log_likelihoods": dict(zip(labels, likelihoods))}
         else:

@@ -46,12 +46,11 @@ class Generation:
 
 @dataclass(frozen=True)
 class Ranking:
-    """One close-ended request for Flamingo: candidates to score for an image."""
+    """One close-ended request for Flamingo: candidates to score for its query (image and question)."""
 
-    image: bytes
-    candidates: tuple[str, ...]
+    query: FewShotExample
     support: tuple[FewShotExample, ...]
-    question: str | None
+    candidates: tuple[str, ...]
 
 
 @torch.no_grad()
@@ -127,9 +126,8 @@ class Flamingo:
         return answers
 
     def _rank(self, jobs: list[Ranking]) -> list[list[float]]:
-        # Each request's candidates score as one padded batch; requests run one after another.
         with self.lock:
-            return [self.trained.score(job.image, list(job.candidates), job.support, job.question) for job in jobs]
+            return self.trained.score_many([(job.query, job.support, job.candidates) for job in jobs])
 
     def example(self, jpeg: bytes, text: str = "", question: str | None = None) -> FewShotExample:
         return self.trained.example(jpeg, text, question)
