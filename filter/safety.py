@@ -65,9 +65,15 @@ class PromptScorer:
 
         with torch.no_grad():
             pixels = self.preprocess(image.convert("RGB")).unsqueeze(0)
-            embedding = torch.nn.functional.normalize(self.encode_image(pixels).float(), dim=-1)
-            probabilities = (self.logit_scale * embedding @ self.concepts.T).softmax(dim=-1)
-        return float(probabilities[0, : self.unsafe_count].sum())
+            return float(self.probabilities(self.encode_image(pixels))[0, : self.unsafe_count].sum())
+
+    def probabilities(self, image_embeddings: torch.Tensor) -> torch.Tensor:
+        """[B, unsafe + safe concepts]: the softmax over concepts for each image embedding
+        (for callers that embed images in batches themselves, e.g. a server)."""
+        import torch
+
+        embeddings = torch.nn.functional.normalize(image_embeddings.float(), dim=-1)
+        return (self.logit_scale * embeddings @ self.concepts.to(embeddings.device).T).softmax(dim=-1)
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Callable[[list[str]], torch.Tensor],

@@ -26,6 +26,8 @@ COMMANDS = {
     "train": "flamboyance.flamingo_model.train_command",
     "eval": "flamboyance.flamingo_model.eval_command",
     "demo": "flamboyance.demo",
+    "serve": "flamboyance.serve.command",
+    "index": "flamboyance.serve.index_command",
 }
 
 

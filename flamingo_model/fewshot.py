@@ -74,33 +74,39 @@ def context_length(model: Flamingo) -> int | None:
     return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
 
 
-def encode_prompt(
+def fit_prompt(
     model: Flamingo, tokenizer: Any, shots: list[FewShotExample], query: FewShotExample, with_images: bool = True,
     caption_prefix: str = "Output:", reserve: int = 0,
-) -> Prompt:
-    """(token ids, visual tokens) of the prompt showing ``shots`` then the query's image and lead-in.
+) -> tuple[list[int], list[FewShotExample]]:
+    """(token ids, the shots kept) of the prompt showing ``shots`` then the query's image and lead-in.
 
     ``reserve`` tokens are kept free for the answer. A prompt that would not fit the LM's
     context loses whole support examples, oldest first, with a warning; one that does not
     fit even without them is refused with a clear message.
     """
     limit = context_length(model)
-    text = render_prompt(shots, query, with_images, caption_prefix)
-    ids = tokenizer.encode(text, add_special_tokens=False)
+    ids = tokenizer.encode(render_prompt(shots, query, with_images, caption_prefix), add_special_tokens=False)
     dropped = 0
     while limit is not None and len(ids) + reserve > limit and shots:
         shots, dropped = shots[1:], dropped + 1
-        text = render_prompt(shots, query, with_images, caption_prefix)
-        ids = tokenizer.encode(text, add_special_tokens=False)
+        ids = tokenizer.encode(render_prompt(shots, query, with_images, caption_prefix), add_special_tokens=False)
     if limit is not None and len(ids) + reserve > limit:
         raise ValueError(f"the query alone needs {len(ids) + reserve} tokens, more than the LM's context of {limit}")
     if dropped:
         log.warning("prompt cut to fit the LM's context of %d tokens: %d oldest support example(s) left out", limit, dropped)
+    return ids, shots
+
+
+def encode_prompt(
+    model: Flamingo, tokenizer: Any, shots: list[FewShotExample], query: FewShotExample, with_images: bool = True,
+    caption_prefix: str = "Output:", reserve: int = 0,
+) -> Prompt:
+    """(token ids, visual tokens) of the prompt ``fit_prompt`` makes."""
+    ids, shots = fit_prompt(model, tokenizer, shots, query, with_images, caption_prefix, reserve)
     device = next(model.parameters()).device
     images = [example.image for example in shots] if with_images else []
     stacked = torch.stack(images + [query.image]).to(device)
-    media = model.encode_media(stacked[None, :, None])
-    return ids, media
+    return ids, model.encode_media(stacked[None, :, None])
 
 
 def candidate_ids(tokenizer: Any, query: FewShotExample, candidates: list[str], caption_prefix: str = "Output:") -> list[list[int]]:

@@ -4,11 +4,6 @@ The prompt runs once through the model (prefill); afterwards each step feeds onl
 newest token, reusing the LM's key/value cache and the visual tokens computed for the
 prompt's images. New tokens attend to the prompt's last image, as text after an image
 does in training. Decoding stops at ``<EOC>``, the end of a chunk.
-
-Beam search follows Hugging Face's rule for when a beam ends: of the 2K best
-continuations at a step, an ``<EOC>`` finishes its beam only when it ranks among the top
-K; a lower-ranked ``<EOC>`` is passed over, so a beam never ends on a token the search
-itself would not have kept. Search stops once K beams have finished.
 """
 
 from __future__ import annotations
@@ -37,44 +32,84 @@ def generate(
     length_penalty: float = 1.0,
 ) -> list[int]:
     """The continuation of one prompt, up to and excluding ``<EOC>`` (``num_beams=1`` is greedy)."""
-    if not prompt_ids:
-        raise ValueError("generation needs a non-empty prompt")
+    return generate_batch(model, [prompt_ids], media, max_new_tokens, num_beams, length_penalty)[0]
+
+
+@torch.no_grad()
+def generate_batch(
+    model: Flamingo,
+    prompts: list[list[int]],
+    media: torch.Tensor | None,
+    max_new_tokens: int = 20,
+    num_beams: int = 3,
+    length_penalty: float = 1.0,
+) -> list[list[int]]:
+    """The continuations of several prompts of the same length, decoded together.
+
+    A server batches concurrent requests this way: every step is one forward pass over
+    the live beams of all prompts (no padding, hence the equal lengths). ``media`` holds
+    one row of visual tokens per prompt, [P, N, R, D]. Each prompt's beams are chosen
+    exactly as if it were decoded alone.
+    """
+    if not prompts or not prompts[0] or any(len(ids) != len(prompts[0]) for ids in prompts):
+        raise ValueError("batched generation needs non-empty prompts of one length")
     device = next(model.parameters()).device
-    prompt = torch.tensor([prompt_ids], device=device)
+    prompt = torch.tensor(prompts, device=device)
     index = media_index_of(prompt, model.image_id)
-    log_probs, cache = _step(model, prompt, media, index, None, len(prompt_ids))
+    log_probs, cache = _step(model, prompt, media, index, None, prompt.shape[1])
     last_image = index[:, -1:]
 
-    # Each beam: (sum of log-probs, tokens). Finished beams are scored by their sum over their
-    # length (the <EOC> included) to the power ``length_penalty``, as Hugging Face scores them.
-    beams: list[tuple[float, list[int]]] = [(0.0, [])]
-    finished: list[tuple[float, list[int]]] = []
+    # Live rows of the batch: (prompt number, sum of log-probs, tokens). Finished beams are
+    # scored by their sum over their length (the <EOC> included) to the power
+    # ``length_penalty``, as Hugging Face scores them.
+    rows: list[tuple[int, float, list[int]]] = [(number, 0.0, []) for number in range(len(prompts))]
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in prompts]
+    vocabulary = log_probs.shape[-1]
     for step in range(max_new_tokens):
-        totals = torch.tensor([score for score, _ in beams], device=device)[:, None] + log_probs
-        top_scores, top_ids = totals.flatten().topk(min(2 * num_beams, totals.numel()))
-        alive, origins = [], []
-        for rank, (score, flat) in enumerate(zip(top_scores.tolist(), top_ids.tolist())):
-            origin, token = divmod(flat, log_probs.shape[-1])
-            tokens = beams[origin][1]
-            if token == model.eoc_id:
-                if rank < num_beams:  # Hugging Face's rule: only an <EOC> among the top K ends a beam
-                    finished.append((score / (len(tokens) + 1) ** length_penalty, tokens))  # <EOC> counts, as in HF
-            else:
-                alive.append((score, tokens + [token]))
-                origins.append(origin)
-            if len(alive) == num_beams:
-                break
-        if len(finished) >= num_beams or not alive:
+        # Each prompt's live rows are contiguous; pad them to [prompts, widest, vocabulary]
+        # so that one top-k picks every prompt's candidates.
+        starts: dict[int, int] = {}  # prompt number -> its first row, in row order
+        for i, (number, _, _) in enumerate(rows):
+            starts.setdefault(number, i)
+        live = list(starts)
+        slot = {number: position for position, number in enumerate(live)}
+        totals = torch.tensor([score for _, score, _ in rows], device=device)[:, None] + log_probs
+        prompt_slots = torch.tensor([slot[number] for number, _, _ in rows], device=device)
+        row_slots = torch.tensor([i - starts[number] for i, (number, _, _) in enumerate(rows)], device=device)
+        widest = int(row_slots.max()) + 1
+        padded = totals.new_full((len(live), widest, vocabulary), float("-inf"))
+        padded[prompt_slots, row_slots] = totals
+        top_scores, top_ids = padded.view(len(live), -1).topk(min(2 * num_beams, widest * vocabulary), dim=-1)
+        alive_rows, origins = [], []
+        for number, scores, ids in zip(live, top_scores.tolist(), top_ids.tolist()):
+            alive, alive_origins = [], []
+            for rank, (score, flat) in enumerate(zip(scores, ids)):
+                if score == float("-inf"):  # padding: this prompt has fewer live rows
+                    break
+                origin, token = divmod(flat, vocabulary)
+                tokens = rows[starts[number] + origin][2]
+                if token == model.eoc_id:
+                    if rank < num_beams:  # Hugging Face's rule: only an <EOC> among the top K ends a beam
+                        finished[number].append((score / (len(tokens) + 1) ** length_penalty, tokens))  # <EOC> counts, as in HF
+                else:
+                    alive.append((number, score, tokens + [token]))
+                    alive_origins.append(starts[number] + origin)
+                if len(alive) == num_beams:
+                    break
+            if len(finished[number]) >= num_beams or not alive:
+                continue
+            if step == max_new_tokens - 1:
+                finished[number].extend((s / len(t) ** length_penalty, t) for _, s, t in alive)
+                continue
+            alive_rows += alive
+            origins += alive_origins
+        if not alive_rows:
             break
-        if step == max_new_tokens - 1:
-            finished.extend((s / len(t) ** length_penalty, t) for s, t in alive)
-            break
-        if len(beams) == 1 and len(alive) > 1:
-            cache.batch_repeat_interleave(len(alive))
-        elif origins != list(range(len(beams))):
+        if origins != list(range(len(rows))):
             cache.reorder_cache(torch.tensor(origins, device=device))
-        beams = alive
-        media_rows = None if media is None else media.expand(len(beams), *media.shape[1:])
-        tokens = torch.tensor([[t[-1]] for _, t in beams], device=device)
-        log_probs, cache = _step(model, tokens, media_rows, last_image.expand(len(beams), 1), cache, len(prompt_ids) + step + 1)
-    return max(finished, key=lambda item: item[0])[1] if finished else []
+        rows = alive_rows
+        numbers = torch.tensor([number for number, _, _ in rows], device=device)
+        media_rows = None if media is None else media[numbers]
+        tokens = torch.tensor([[t[-1]] for _, _, t in rows], device=device)
+        log_probs, cache = _step(model, tokens, media_rows, last_image[numbers], cache, prompt.shape[1] + step + 1)
+    return [max(done, key=lambda item: item[0])[1] if done else [] for done in finished]

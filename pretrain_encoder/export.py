@@ -45,3 +45,17 @@ def export_open_clip(model: torch.nn.Module, model_config: dict[str, Any], folde
     with storage.atomic_writer(weights) as stream:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, stream)
     return weights
+
+
+def load_open_clip(folder: str, device: str = "cpu") -> tuple[torch.nn.Module, Any, Any]:
+    """(model in eval mode, tokenizer, evaluation transform) of an export folder, offline.
+
+    What a server or notebook needs to embed images and texts as the trained encoder
+    does; the weights are read with ``weights_only=True``.
+    """
+    import open_clip
+
+    if not storage.exists(storage.join(folder, "open_clip_config.json")):
+        raise FileNotFoundError(f"{folder} is not an open_clip export (no open_clip_config.json)")
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{folder}", device=device, weights_only=True)
+    return model.eval(), open_clip.get_tokenizer(f"local-dir:{folder}"), preprocess

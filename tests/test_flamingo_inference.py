@@ -8,7 +8,8 @@ from shapes import ANSWERS, shape_examples
 from test_flamingo_model import SMALL, open_gates
 
 from flamboyance.flamingo_model.fewshot import FewShotEvaluator, FewShotExample, render_prompt, rices
-from flamboyance.flamingo_model.generation import generate
+from flamboyance.flamingo_model.generation import generate, generate_batch
+from flamboyance.flamingo_model.inference import TrainedFlamingo
 from flamboyance.flamingo_model.model import build_flamingo, media_index_of
 from flamboyance.flamingo_model.scoring import candidate_log_likelihoods
 from flamboyance.flamingo_model.tiny import tiny_lm, tiny_tokenizer, tiny_vit
@@ -61,6 +62,39 @@ def test_beam_search_scores_at_least_as_well_as_greedy(parts):
 
     assert beam and model.eoc_id not in beam
     assert mean_log_prob(beam) >= mean_log_prob(greedy) - 0.5
+
+
+def test_batched_generation_gives_each_prompt_what_it_gets_alone(parts):
+    """A server decodes concurrent requests together; each must get its own answer unchanged."""
+    model, tokenizer = parts
+    first = tokenizer.encode("<image>Output: A red circle.<EOC><image>Output:")
+    other = list(first)
+    other[3] = tokenizer.encode(" blue")[0]  # same length, another text
+    prompts = [first, other, first]  # the third differs from the first only in its image
+    torch.manual_seed(2)
+    media = model.encode_media(torch.randn(3, 2, 1, 3, 32, 32))
+    for beams in (1, 3):
+        alone = [generate(model, ids, media[row : row + 1], max_new_tokens=6, num_beams=beams) for row, ids in enumerate(prompts)]
+        assert generate_batch(model, prompts, media, max_new_tokens=6, num_beams=beams) == alone
+    with pytest.raises(ValueError, match="one length"):
+        generate_batch(model, [prompts[0], prompts[0][:-1]], media[:2])
+
+
+def test_complete_many_answers_mixed_prompts_as_one_by_one(parts):
+    """Prompts of different shapes (support examples, questions) split into batches and come back in order."""
+    model, tokenizer = parts
+    transform = ImageTransform(ImageTransformConfig(size=32))
+    trained = TrainedFlamingo(model, tokenizer, transform, caption_prefix="Output:")
+    queries, support = shape_examples(4, transform, seed=5), shape_examples(2, transform, seed=6)
+    asked = FewShotExample(queries[3].image, "", question="What colour is it?")
+    prompts = [(queries[0], []), (queries[1], support[:1]), (queries[2], []), (asked, [])]
+    together = trained.complete_many(prompts, max_new_tokens=4, num_beams=2)
+    assert together == [trained.complete_many([prompt], max_new_tokens=4, num_beams=2)[0] for prompt in prompts]
+
+    candidates = [ANSWERS[:3], ANSWERS[3:5], ANSWERS[:4], ["red", "blue"]]
+    scored = trained.score_many([(query, examples, options) for (query, examples), options in zip(prompts, candidates)])
+    for (query, examples), options, scores in zip(prompts, candidates, scored):
+        assert scores == pytest.approx(trained.score_many([(query, examples, options)])[0], abs=1e-4) and len(scores) == len(options)
 
 
 def test_candidate_scores_are_the_sum_of_the_candidates_token_log_probabilities(parts):

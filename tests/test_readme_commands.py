@@ -86,7 +86,7 @@ def test_every_readme_command_runs_as_written_after_the_demo(after_demo):
     folder, _, _ = after_demo
     ran = []
     for command in commands():
-        if command.startswith("flamboyance serve"):
+        if "flamboyance serve" in command:
             serve_until_healthy(command, folder)
         else:
             done = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=1200,
@@ -105,7 +105,7 @@ def serve_until_healthy(command: str, folder: Path) -> None:
     """Start a ``flamboyance serve`` command, wait until it answers /health, then stop it."""
     port = re.search(r"--port[ =](\d+)", command)
     url = f"http://127.0.0.1:{port[1] if port else 8000}/health"
-    server = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    server = subprocess.Popen(["bash", "-c", command], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                               env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     try:
         deadline = time.monotonic() + 120
@@ -119,7 +119,7 @@ def serve_until_healthy(command: str, folder: Path) -> None:
                 assert time.monotonic() < deadline, f"{command} did not answer {url}"
                 time.sleep(0.5)
     finally:
-        server.send_signal(signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGTERM)  # the shell and the server it started
         server.wait(timeout=60)
 
 

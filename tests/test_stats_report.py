@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import lxml.html
 import pytest
+from browser import chromium_path
 
 from flamboyance import cli
 from flamboyance.filter import stats_command
@@ -131,13 +131,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Chromium's executable; skipped when absent, except in CI (CI=true) where that fails."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    message = "chromium is not installed (Debian: apt-get install -y chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return chromium_path()
 
 
 THRESHOLD_LINES = '//div[@id="histograms"]/figure{score}//line[contains(@class, "threshold")]'
