@@ -8,7 +8,6 @@ the acceptance tests and the demo's smoke run; written as real interleaved shard
 
 from __future__ import annotations
 
-import io
 import itertools
 import random
 
@@ -18,7 +17,7 @@ from flamboyance.shards.document import Document, ImageNode, TextNode
 from flamboyance.shards.layout import interleaved_sample, pair_samples
 from flamboyance.shards.loader.transforms import ImageTransform
 from flamboyance.shards.manifest import write_manifest
-from flamboyance.shards.synthetic import BACKGROUNDS, COLOURS, SHAPES, Drawing, draw
+from flamboyance.shards.synthetic import BACKGROUNDS, COLOURS, SHAPES, Drawing, jpeg
 from flamboyance.shards.writer import ShardWriter
 
 ANSWERS = [f"A {colour} {shape}." for colour, shape in itertools.product(COLOURS, SHAPES)]
@@ -30,12 +29,6 @@ def answer(drawing: Drawing) -> str:
 
 def random_drawing(rng: random.Random) -> Drawing:
     return Drawing(rng.choice(SHAPES), rng.choice(list(COLOURS)), rng.choice(BACKGROUNDS))
-
-
-def drawing_jpeg(drawing: Drawing, rng: random.Random, size: int = 64) -> bytes:
-    buffer = io.BytesIO()
-    draw(drawing, (size, size), rng).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def write_shape_shards(
@@ -53,7 +46,7 @@ def write_shape_shards(
                 drawing = random_drawing(rng)
                 url = f"https://shapes.invalid/{seed}/{number}/{index}.jpg"
                 nodes += [ImageNode(url=url, index=index, caption=answer(drawing)), TextNode(f"Output: {answer(drawing)}")]
-                payloads.append(drawing_jpeg(drawing, rng))
+                payloads.append(jpeg(drawing, 64, rng))
             document = Document(key=f"shapes{seed}d{number}", url=f"https://shapes.invalid/{seed}/{number}", nodes=nodes)
             for sample in pair_samples(document, payloads) if pairs else [interleaved_sample(document, payloads)]:
                 writer.write(sample)
@@ -67,6 +60,6 @@ def shape_examples(count: int, transform: ImageTransform, seed: int, blank: bool
     examples = []
     for _ in range(count):
         drawing = random_drawing(rng)
-        image = transform(drawing_jpeg(drawing, rng))
+        image = transform(jpeg(drawing, 64, rng))
         examples.append(FewShotExample(image.zero_() if blank else image, answer(drawing)))
     return examples
