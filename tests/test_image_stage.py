@@ -74,7 +74,7 @@ def test_one_fetcher_per_host_and_each_image_once(tmp_path, ray_local):
     routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
     with LocalServer(routes) as server:
         warcs, shown = write_units(tmp_path, server)
-        config = BuildConfig(fetch=FetchConfig(max_per_host=1, allow_private=True))
+        config = BuildConfig(filters=None, fetch=FetchConfig(max_per_host=1, allow_private=True))
         units = warc_units(warcs, config.unit_bytes)
         assert len(units) == 4
         staged = tmp_path / "staged"
