@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from flamboyance.crawl import video
 from flamboyance.crawl.video import FrameConfig, export_video_frames, extract_clip, frame_times
 from flamboyance.flamingo_model.examples import FlamingoVideoExamples
 from flamboyance.flamingo_model.tokens import FlamingoTokenizer, TokenConfig, train_tokenizer
-from flamboyance.shards import video
 from flamboyance.shards.loader.examples import collate
 from flamboyance.shards.loader.reader import DropSample, LoaderConfig, ShardLoader
 from flamboyance.shards.loader.transforms import ImageTransform, ImageTransformConfig
