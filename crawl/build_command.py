@@ -68,7 +68,12 @@ def build(
     show_progress: bool = True,
     save_warc: str | None = None,
 ) -> StageResult:
-    """Plan units for the inputs (paths, globs or URLs) and run the build; what the command and the API call."""
+    """Build WARC files and/or URL lists (paths, globs or URLs) into interleaved and pair shards on Ray.
+
+    What ``flamboyance build`` and ``flamboyance.build`` run. Resumable: called again with
+    the same arguments, finished units are skipped. ``result.stats`` counts every page,
+    record and image, kept or dropped by reason.
+    """
     from flamboyance.crawl.build import run_build
     from flamboyance.crawl.config import BuildConfig
     from flamboyance.crawl.fetch_cache import remove_caches

@@ -10,34 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+# ``flamboyance build`` itself; its module imports nothing heavy at import time.
+from flamboyance.crawl.build_command import build
+
+__all__ = ["build", "dedup", "evaluate", "load_flamingo", "pretrain_encoder", "read_documents", "stats", "train"]
+
 if TYPE_CHECKING:
-    from flamboyance.crawl.config import BuildConfig
     from flamboyance.filter.dedup.config import DedupConfig
     from flamboyance.flamingo_model.config import TrainConfig
     from flamboyance.flamingo_model.inference import TrainedFlamingo
     from flamboyance.pretrain_encoder.config import EncoderConfig
     from flamboyance.shards.document import Document
     from flamboyance.shards.executor import StageResult
-
-
-def build(
-    output: str,
-    warc: Sequence[str] = (),
-    urls: Sequence[str] = (),
-    image_warc: Sequence[str] = (),
-    config: str | BuildConfig | None = None,
-    overrides: Sequence[str] = (),
-    ray_address: str | None = None,
-    show_progress: bool = False,
-) -> StageResult:
-    """Build interleaved and pair shards from WARC files and/or URL lists (``flamboyance build``).
-
-    Resumable: call it again with the same arguments and finished units are skipped.
-    ``result.stats`` counts every page, record and image, kept or dropped by reason.
-    """
-    from flamboyance.crawl.build_command import build as run
-
-    return run(output, warc, urls, image_warc, config, overrides, ray_address, show_progress)
 
 
 def dedup(build: str, output: str, config: str | DedupConfig | None = None, overrides: Sequence[str] = (),

@@ -57,13 +57,14 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         values[name] = value
     try:
         return cls(**values)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as error:  # a dataclass's own checks (__post_init__)
-        if isinstance(error, ConfigError):
-            raise
         raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {error}") from None
 
 
 _TYPE_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+_PLURALS = {int: "whole numbers", float: "numbers", bool: "true or false values", str: "strings"}
 
 
 def _check(value: Any, hint: Any, name: str) -> None:
@@ -109,7 +110,7 @@ def _describe(hint: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join("empty (null)" if arg is type(None) else _describe(arg) for arg in args)
     if origin in (list, tuple, set, frozenset):
-        return "a list" + (f" of {_describe(args[0])}s" if args and args[0] in _TYPE_NAMES else "")
+        return "a list" + (f" of {_PLURALS[args[0]]}" if args and args[0] in _PLURALS else "")
     if origin is dict:
         return "a mapping"
     if dataclasses.is_dataclass(hint):
