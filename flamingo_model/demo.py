@@ -109,7 +109,7 @@ def demo_config(interleaved_dir: str, pairs_dir: str, encoder: str, lm: str, wor
         attend_next_probability=0.0, num_workers=0,
     )
     pairs = DatasetConfig(
-        "pairs", [storage.join(pairs_dir, "*.tar")], kind="pairs", weight=1.0, batch_size=8, max_tokens=24, max_images=1,
+        "pairs", [storage.join(pairs_dir, "*.tar")], kind="pairs", weight=1.0, batch_size=16, max_tokens=24, max_images=1,
         attend_next_probability=0.0, num_workers=0,
     )
     return TrainConfig(
