@@ -7,7 +7,8 @@ its images before its units run, in three steps:
 
 1. ``collect_urls`` (a Ray task per build unit): the unit's pages are read and
    filtered as the unit will (``before_fetch``), and their image URLs are sent to the
-   partition of their **host** (``work/images/urls/pNNNNN/UNIT.parquet``);
+   partition of their **host** (``work/images/urls/pNNNNN/UNIT.parquet``); the pages
+   are kept for the unit (``collected_pages.py``), which so extracts them only once;
 2. ``fetch_partition`` (a Ray task per host partition, a "fetch unit"): the distinct
    URLs of its hosts, fetched in one ``FetchSession``. A host belongs to exactly one
    partition, so cluster-wide one fetcher talks to it, within the per-host limit and
@@ -21,12 +22,14 @@ its images before its units run, in three steps:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
 
+from flamboyance.crawl.collected_pages import write_counts, write_pages
 from flamboyance.crawl.config import BuildConfig
 from flamboyance.crawl.image_index import PartitionedImages, index_warc, write_failures
 from flamboyance.crawl.unit import warc_documents
@@ -34,6 +37,7 @@ from flamboyance.crawl.unit_filters import UnitFilters
 from flamboyance.crawl.units import Unit
 from flamboyance.filter.dedup.shuffle import bytes_partitions, read_part, write_parts
 from flamboyance.shards import storage
+from flamboyance.shards.document import Document
 from flamboyance.shards.executor import run_tasks
 from flamboyance.shards.stats import Stats
 
@@ -50,12 +54,26 @@ def host_partitions(urls: list[str], parts: int) -> list[int]:
 
 
 def collect_urls(unit: Unit, config: BuildConfig, output: str, parts: int) -> int:
-    """Send the distinct image URLs of a unit's kept pages to their host's partition; return how many."""
+    """Send the distinct image URLs of a unit's kept pages to their host's partition; return how many.
+
+    The pages are extracted and filtered as the unit would, and kept for it
+    (``collected_pages.py``), so the unit does not extract them a second time.
+    """
     stats = Stats()
+    filters = UnitFilters(config.filters, unit.id) if config.filters else None
     documents = warc_documents(unit, config, stats)
-    if config.filters:
-        documents = UnitFilters(config.filters, unit.id).before_fetch(documents, stats)
-    urls = sorted({node.url for document in documents for node in document.images()})
+    if filters is not None:
+        documents = filters.before_fetch(documents, stats)
+    found: set[str] = set()
+
+    def noting_urls(pages: Iterator[Document]) -> Iterator[Document]:
+        for document in pages:
+            found.update(node.url for node in document.images())
+            yield document
+
+    write_pages(output, unit.id, noting_urls(documents))
+    write_counts(output, unit.id, stats, filters.pipeline.report() if filters is not None else None)
+    urls = sorted(found)
     write_parts(storage.join(output, STAGE, "urls"), unit.id, pa.table({"url": urls}, schema=URLS),
                 np.array(host_partitions(urls, parts), dtype=np.int64))
     return len(urls)

@@ -10,6 +10,7 @@ from typing import Any
 
 import ray
 
+from flamboyance.crawl.collected_pages import load_pages, remove_pages
 from flamboyance.crawl.config import BuildConfig
 from flamboyance.crawl.unit import run_unit
 from flamboyance.crawl.units import Unit
@@ -35,7 +36,10 @@ def unit_task(
 
         return run_url_unit(unit, config, output, stats, report, save_warc, image_index)
     if image_index is not None:  # replayed from --image-warc, or fetched by the image stage
-        return run_unit(unit, config, output, image_index, stats=stats, progress=report)
+        collected = load_pages(output, unit.id)  # the image stage's extraction, if it ran
+        marker = run_unit(unit, config, output, image_index, stats=stats, progress=report, collected=collected)
+        remove_pages(output, unit.id)
+        return marker
     from flamboyance.crawl.fetch import FetchSession
     from flamboyance.crawl.image_http import HttpImageSource
 

@@ -12,11 +12,13 @@ import itertools
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from flamboyance.crawl.attach import ImageCache, ImageSource, attach_images
+from flamboyance.crawl.collected_pages import CollectedPages
 from flamboyance.crawl.config import BuildConfig
 from flamboyance.crawl.pages import HTML_TYPES, page_to_document
 from flamboyance.crawl.unit_filters import UnitFilters
 from flamboyance.crawl.units import Unit
 from flamboyance.crawl.warc import iter_records
+from flamboyance.filter.audit import FilterReport
 from flamboyance.shards import storage
 from flamboyance.shards.document import Document
 from flamboyance.shards.executor import write_marker
@@ -39,19 +41,26 @@ def run_unit(
     stats: Stats | None = None,
     progress: Progress | None = None,
     before_marker: Callable[[], None] | None = None,
+    collected: CollectedPages | None = None,
 ) -> dict:
     """Process ``unit`` and write its shards and marker under ``output``; return the marker.
 
     ``pages`` overrides where documents come from (the URL-list crawler passes its own);
     by default the unit is a WARC byte range. Counters go to ``stats`` (the image source
     may share it) and into the marker. ``before_marker`` is work that must be done
-    before the unit counts as finished (the crawler saving its WARC).
+    before the unit counts as finished (the crawler saving its WARC). ``collected``: the
+    unit's pages as the image stage extracted and filtered them before fetching
+    (``collected_pages.py``), with their counts, which the marker includes.
     """
     stats = stats if stats is not None else Stats()
-    documents = pages if pages is not None else warc_documents(unit, config, stats)
     filters = UnitFilters(config.filters, unit.id) if config.filters else None
-    if filters is not None:
-        documents = filters.before_fetch(documents, stats)
+    if collected is not None:
+        stats.merge(collected.stats)
+        documents = collected.documents
+    else:
+        documents = pages if pages is not None else warc_documents(unit, config, stats)
+        if filters is not None:
+            documents = filters.before_fetch(documents, stats)
     cache = ImageCache()
     with DatasetWriter(output, unit.id, config.shards, stats) as writer:
         for batch in batches(documents, config.page_batch):
@@ -64,6 +73,8 @@ def run_unit(
     extra = {}
     if filters is not None:
         report = filters.pipeline.report()
+        if collected is not None and collected.filters is not None:
+            report = FilterReport.total([collected.filters, report])
         stats.merge(report.counters())
         extra["filters"] = report.to_json()
     if before_marker is not None:

@@ -17,6 +17,7 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from typing import IO, Any, Iterator
@@ -119,6 +120,16 @@ def remove(path: str) -> None:
     fs, target = url_to_fs(path)
     if fs.exists(target):
         fs.rm(target)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder and everything in it, if it exists."""
+    if is_local(path):
+        shutil.rmtree(local_path(path), ignore_errors=True)
+        return
+    fs, target = url_to_fs(path)
+    if fs.exists(target):
+        fs.rm(target, recursive=True)
 
 
 @contextlib.contextmanager

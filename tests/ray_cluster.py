@@ -42,16 +42,23 @@ class LocalCluster:
         self.address = f"127.0.0.1:{self.gcs_port}"
         self.markers: list[str] = [str(self.root), f":{self.gcs_port}", f"={self.client_port}"]
         self.worker_ports: dict[str, int] = {}
+        self.workers_started = 0
 
-    def _start(self, name: str, *args: str) -> dict[str, int]:
-        ports = dict(zip(NODE_PORTS, free_ports(len(NODE_PORTS) + 2)))
-        low = free_ports(1)[0]
-        command = ["ray", "start", "--node-ip-address=127.0.0.1", f"--temp-dir={self.root / name}", "--num-cpus=1",
-                   "--disable-usage-stats", f"--min-worker-port={low}", f"--max-worker-port={low + 40}", *args,
-                   *(f"--{flag}={port}" for flag, port in ports.items())]
-        subprocess.run(command, env=self.env, check=True, capture_output=True, timeout=180)
-        self.markers += [f"={port}" for port in ports.values()]
-        return ports
+    def _start(self, name: str, *args: str, attempts: int = 3) -> dict[str, int]:
+        """``ray start`` one node; on a busy machine a port picked free can be taken before
+        the node binds it, so a failed start is retried with fresh ports and a fresh folder."""
+        for attempt in range(1, attempts + 1):
+            ports = dict(zip(NODE_PORTS, free_ports(len(NODE_PORTS))))
+            low = free_ports(1)[0]
+            command = ["ray", "start", "--node-ip-address=127.0.0.1", f"--temp-dir={self.root / f'{name}-{attempt}'}",
+                       "--num-cpus=1", "--disable-usage-stats", f"--min-worker-port={low}", f"--max-worker-port={low + 40}",
+                       *args, *(f"--{flag}={port}" for flag, port in ports.items())]
+            self.markers += [f"={port}" for port in ports.values()]
+            started = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=180)
+            if started.returncode == 0:
+                return ports
+            self._kill(self.pids(str(self.root / f"{name}-{attempt}")))  # what the failed start left running
+        raise RuntimeError(f"ray start {name} failed {attempts} times; last output:\n{started.stdout}\n{started.stderr}")
 
     def __enter__(self) -> "LocalCluster":
         self._start("head", "--head", f"--port={self.gcs_port}", f"--ray-client-server-port={self.client_port}",
@@ -60,7 +67,9 @@ class LocalCluster:
         return self
 
     def start_worker(self) -> None:
-        self.worker_ports = self._start("worker", f"--address={self.address}")
+        """Start a second node; each gets a folder of its own (a killed node's agents may linger in its old one)."""
+        self.workers_started += 1
+        self.worker_ports = self._start(f"worker{self.workers_started}", f"--address={self.address}")
 
     def pids(self, *needles: str) -> list[int]:
         """Processes whose command line holds any of ``needles`` (ours: folders and ports of this cluster)."""
@@ -83,14 +92,18 @@ class LocalCluster:
         os.kill(pids[0], signal.SIGKILL)
         return pids[0]
 
+    @staticmethod
+    def _kill(pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def __exit__(self, *exc: object) -> None:
         for _ in range(3):
             pids = self.pids(*self.markers)
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self._kill(pids)
             if not pids:
                 break
             time.sleep(1)

@@ -61,13 +61,28 @@ def kill_when(cluster: LocalCluster, ready, process: subprocess.Popen, timeout: 
     return False
 
 
+def run_through_fault(cluster: LocalCluster, args: list[str], ready) -> str:
+    """Run ``flamboyance *args`` on the cluster, kill the second node once ``ready()``, and
+    finish it; return which way it finished: Ray's retries alone, or a re-run after them."""
+    process = flamboyance(*args, env=cluster.env)
+    killed = kill_when(cluster, ready, process)
+    code, output = finish(process)
+    assert killed, output
+    if code == 0:
+        return "finished in one run (Ray retried the lost tasks)"
+    cluster.start_worker()  # units lost beyond Ray's retries: the same command again finishes them
+    code, output = finish(flamboyance(*args, env=cluster.env))
+    assert code == 0, output
+    return "failed, then the re-run finished it"
+
+
 def same_output(a: Path, b: Path) -> None:
     for shard_set in ("interleaved", "pairs"):
         assert read_manifest(str(a / shard_set)) == read_manifest(str(b / shard_set)), shard_set
     assert sorted(p.name for p in (a / "interleaved").iterdir()) == sorted(p.name for p in (b / "interleaved").iterdir())
 
 
-def test_a_node_killed_mid_build_and_mid_dedup_leaves_the_one_machine_output(tmp_path):
+def test_a_node_killed_mid_build_and_mid_dedup_leaves_the_one_machine_output(tmp_path, record_property, capsys):
     warcs = write_warcs(tmp_path)
     build_args = ["build", "--warc", *warcs, "--set", "unit_bytes=1000000", "--set", "filters=null"]
     local_build, local_dedup = tmp_path / "local-build", tmp_path / "local-dedup"
@@ -77,25 +92,17 @@ def test_a_node_killed_mid_build_and_mid_dedup_leaves_the_one_machine_output(tmp
     with LocalCluster() as cluster:
         address = ["--ray-address", cluster.address]
         cluster_build, cluster_dedup = tmp_path / "cluster-build", tmp_path / "cluster-dedup"
-        build = flamboyance(*build_args, "--output", str(cluster_build), *address, env=cluster.env)
-        killed = kill_when(cluster, lambda: len(list((cluster_build / "units").glob("*.json"))) >= 1, build)
-        code, output = finish(build)
-        assert killed, output
-        if code != 0:  # units lost with the node beyond Ray's retries: the re-run finishes them
-            cluster.start_worker()
-            code, output = finish(flamboyance(*build_args, "--output", str(cluster_build), *address, env=cluster.env))
-        assert code == 0, output
+        paths = {"build": run_through_fault(cluster, [*build_args, "--output", str(cluster_build), *address],
+                                            lambda: len(list((cluster_build / "units").glob("*.json"))) >= 1)}
         same_output(cluster_build, local_build)
 
         cluster.start_worker()  # a new second node for the second fault
-        dedup = flamboyance("dedup", "--input", str(cluster_build), "--output", str(cluster_dedup), *address, env=cluster.env)
-        killed = kill_when(cluster, lambda: (cluster_dedup / "work" / "resolve").exists(), dedup)
-        code, output = finish(dedup)
-        assert killed, output
-        if code != 0:
-            cluster.start_worker()
-            code, output = finish(flamboyance("dedup", "--input", str(cluster_build), "--output", str(cluster_dedup),
-                                              *address, env=cluster.env))
-        assert code == 0, output
+        dedup_args = ["dedup", "--input", str(cluster_build), "--output", str(cluster_dedup), *address]
+        paths["dedup"] = run_through_fault(cluster, dedup_args, lambda: (cluster_dedup / "work" / "resolve").exists())
         same_output(cluster_dedup, local_dedup)
         assert (cluster_dedup / "dedup.json").read_text() == (local_dedup / "dedup.json").read_text()
+
+    for stage, path in paths.items():  # which fault path each stage took, in the junit XML and the log
+        record_property(f"{stage}_fault_path", path)
+        with capsys.disabled():
+            print(f"\n  node killed mid-{stage}: {path}")

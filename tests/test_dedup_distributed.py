@@ -118,6 +118,7 @@ def test_partitioned_decisions_equal_the_oracle(articles, tmp_path, ray_local, s
     for unit in UNITS:
         assert storage.read_json(decisions_path(ours, unit)) == storage.read_json(decisions_path(oracle, unit)), unit
     assert storage.read_json(storage.join(ours, RESOLVED)) == expected
+    assert not (tmp_path / "ours" / "work" / "resolve").exists()  # the exchange files go once decisions are written
 
 
 def test_rules_turned_off_are_off_in_both(articles, tmp_path, ray_local):

@@ -32,8 +32,9 @@ IMAGES = 10
 def picture(seed: int) -> bytes:
     rng = random.Random(seed)
     image = Image.new("RGB", (320, 240), tuple(rng.randrange(256) for _ in range(3)))
-    for _ in range(200):
-        image.putpixel((rng.randrange(320), rng.randrange(240)), tuple(rng.randrange(256) for _ in range(3)))
+    for _ in range(40):  # blocks of colour: enough information for the pixel filter to keep it
+        left, top = rng.randrange(300), rng.randrange(220)
+        image.paste(tuple(rng.randrange(256) for _ in range(3)), (left, top, left + 20, top + 20))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
@@ -47,10 +48,21 @@ def slow_image(payload: bytes):
     return handler
 
 
-def write_units(folder: Path, server: LocalServer) -> tuple[list[str], set[str]]:
+WORDS = ("the of and to with that have be river city market winter garden story people morning music house "
+         "village harbour festival bridge painting kitchen school mountain letter train summer evening forest").split()
+
+
+def prose(rng: random.Random) -> str:
+    """A paragraph of varied sentences (what the Gopher rules keep, unlike one sentence repeated)."""
+    sentences = (" ".join(rng.choice(WORDS) for _ in range(rng.randrange(8, 16))).capitalize() + "." for _ in range(6))
+    return "<p>" + " ".join(sentences) + "</p>"
+
+
+def write_units(folder: Path, server: LocalServer, varied: bool = False) -> tuple[list[str], set[str]]:
     """Four WARCs of three pages each; every page shows three of the ten images, so they repeat across units.
 
-    Returns the WARCs and the paths of the images shown.
+    ``varied``: paragraphs of varied prose (else one sentence repeated). Returns the WARCs
+    and the paths of the images shown.
     """
     rng = random.Random(0)
     paths, shown_paths = [], set()
@@ -60,9 +72,10 @@ def write_units(folder: Path, server: LocalServer) -> tuple[list[str], set[str]]
             for page in range(3):
                 shown = rng.sample(range(IMAGES), 3)
                 shown_paths.update(f"/img/{n}.png" for n in shown)
-                images = "".join(f'<img src="{server.url(f"/img/{n}.png")}" alt="picture {n}">' + PARAGRAPH for n in shown)
+                paragraph = (lambda: prose(rng)) if varied else (lambda: PARAGRAPH)
+                images = "".join(f'<img src="{server.url(f"/img/{n}.png")}" alt="picture {n}">' + paragraph() for n in shown)
                 html = f"<html><head><title>P{number}-{page}</title></head><body><article><h1>Page {number}-{page}</h1>" \
-                       f"{PARAGRAPH}{images}</article></body></html>"
+                       f"{paragraph()}{images}</article></body></html>"
                 writer.write_response(f"https://pages.example/{number}-{page}.html", 200,
                                       [("Content-Type", "text/html; charset=utf-8")], html.encode())
         paths.append(str(path))
@@ -109,3 +122,40 @@ def test_a_partitioned_index_answers_what_the_single_index_answers(wiki_site, tm
     partitioned = PartitionedImages(str(tmp_path / "index"), paths, 7)
     assert partitioned.get_many(urls) == build_index(paths).get_many(urls)
     assert len(partitioned) == len(build_index(paths))
+
+
+def test_a_unit_after_the_image_stage_does_not_extract_again_and_counts_as_the_inline_path(tmp_path):
+    """The stage keeps the pages it extracted: the unit runs with its WARC gone, and its
+    marker (counters, filter report, shards) is the one a unit doing everything itself writes."""
+    from flamboyance.crawl.collected_pages import load_pages
+    from flamboyance.crawl.fetch import FetchSession
+    from flamboyance.crawl.image_http import HttpImageSource
+    from flamboyance.crawl.image_stage import collect_urls, fetch_partition, fetched_images
+    from flamboyance.crawl.unit import run_unit
+    from flamboyance.shards.stats import Stats
+
+    routes = {f"/img/{n}.png": slow_image(picture(n)) for n in range(IMAGES)}
+    routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
+    with LocalServer(routes) as server:
+        warcs, _ = write_units(tmp_path, server, varied=True)
+        config = BuildConfig(filters="m3w", fetch=FetchConfig(max_per_host=1, allow_private=True))
+        unit = warc_units(warcs[:1], config.unit_bytes)[0]
+        staged, inline = str(tmp_path / "staged"), str(tmp_path / "inline")
+        assert collect_urls(unit, config, staged, 1) > 0
+        fetch_partition(staged, 0, config, 1)
+        hidden = tmp_path / "hidden.warc.gz"
+        Path(warcs[0]).rename(hidden)  # were the unit to read its WARC again, it would fail
+        staged_marker = run_unit(unit, config, staged, fetched_images(staged, 1), collected=load_pages(staged, unit.id))
+        hidden.rename(warcs[0])
+        with FetchSession(config.fetch, Stats()) as session:
+            inline_marker = run_unit(unit, config, inline, HttpImageSource(session))
+
+    def without_fetching(counts: dict) -> dict:
+        return {name: count for name, count in counts.items() if not name.startswith("fetch/")}
+
+    assert staged_marker["stats"]["pages/read"] == 3
+    assert without_fetching(staged_marker["stats"]) == without_fetching(inline_marker["stats"])
+    assert staged_marker["filters"] == inline_marker["filters"]
+    assert staged_marker["shards"] == inline_marker["shards"]
+    assert staged_marker["stats"]["documents/written"] > 0
+    assert staged_marker["stats"]["filter/pixels/low_information/kept"] > 0  # images went through every step

@@ -19,6 +19,7 @@ documents the steps before left alive:
 
 A task that fails is retried by Ray (its files are rewritten identically); a driver
 that dies before ``work/decisions.json`` exists re-runs the phase with the same result.
+Once that marker is written the exchange files (``work/resolve/``) are deleted.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def resolve_distributed(output: str, unit_ids: list[str], config: DedupConfig) -
         "images_dropped": dict(sorted(sum((Counter(c["images_dropped"]) for c in counts), Counter()).items())),
     }
     storage.write_json(storage.join(output, RESOLVED), summary)
+    storage.remove_tree(folder(output))  # the exchange files: as large as the records, and no longer read
     return summary
 
 

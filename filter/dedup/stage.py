@@ -11,7 +11,7 @@ Output layout::
 
     OUT/plan.json                  input units with their shard checksums, and the settings
     OUT/work/records/UNIT.parquet  phase 1: per-document records (and UNIT.json, its marker)
-    OUT/work/resolve/              phase 2: the files its partitioned steps exchange
+    OUT/work/resolve/              phase 2: the files its partitioned steps exchange (deleted after)
     OUT/work/decisions/UNIT.json   phase 2: what to drop in each unit (decisions.json: done)
     OUT/units/UNIT.json            phase 3 completion markers
     OUT/interleaved/, OUT/pairs/   shards, manifest.json, sizes.json, as a build writes them
