@@ -129,6 +129,10 @@ _SENTENCE_END = tuple(".!?:;。！？」)\"'”’")
 # Control characters, decoding debris and soft hyphens (invisible break hints that split
 # words for every tokenizer).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\u00ad]")
+# What an lxml tree cannot hold: text with these raises when the pruning moves it. The
+# parser keeps them in some places (after </html>), so they go before parsing; vertical
+# tab and form feed separate words, the rest is debris.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Browsers put what follows </body> or </html> into the body; libxml2 drops it.
 _END_TAGS = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
@@ -231,6 +235,7 @@ def _parse(html: str, page: ExtractedPage) -> etree._Element | None:
     if parser is None:  # lxml parsers must not be shared between threads
         parser = _local.parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=True)
     html = _without_end_tags(_XML_DECLARATION.sub("", html, count=1))
+    html = _NOT_XML.sub(lambda found: " " if found.group() in "\x0b\x0c" else "", html)
     if not html.strip():
         return None
     try:

@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flamboyance.crawl.extract import ExtractedPage, extract_page
@@ -54,6 +54,8 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 @FUZZ
 @given(st.lists(elements(), max_size=6), st.text(max_size=40))
+@example(['<div class="sidebar"></div>'], "\x08")  # a control character after </html>, moved by the pruning
+@example(["<p>a\x0cb</p>"], "\x0b\x00")
 def test_generated_html_never_raises(body: list[str], noise: str) -> None:
     html = f"<html><head><meta property='og:image' content='/a.jpg'><title>{noise}</title></head><body>{''.join(body)}</body></html>{noise}"
     check(extract_page(html, "https://example.com/page"))
