@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+from flamboyance.crawl.collected_pages import FOLDER as PAGES
 from flamboyance.crawl.config import BuildConfig
 from flamboyance.crawl.image_stage import index_image_warcs, run_image_stage
 from flamboyance.crawl.unit import MARKERS
@@ -88,6 +89,8 @@ def run_build(
         return unit_task.remote(unit, config, output, image_source, progress, save_warc)
 
     result.failed = run_pending(units, markers, submit, ray_address, show_progress)
+    if not result.failed:  # a unit deletes its kept pages itself; this catches one killed in between
+        storage.remove_tree(storage.join(output, PAGES))
     result.markers = markers
     result.stats, result.manifests = merge_markers(output, SHARD_SETS, markers)
     if stage_stats.to_json():

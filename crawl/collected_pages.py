@@ -48,7 +48,7 @@ def write_pages(output: str, unit_id: str, documents: Iterable[Document]) -> Non
     with storage.atomic_writer(_paths(output, unit_id)[0]) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed, \
             io.TextIOWrapper(packed, encoding="utf-8") as lines:
         for document in documents:
-            lines.write(json.dumps(document.to_json(), ensure_ascii=False) + "\n")
+            lines.write(json.dumps(document.to_json()) + "\n")  # ASCII: a lone surrogate survives the round trip
 
 
 def write_counts(output: str, unit_id: str, stats: Stats, filters: FilterReport | None) -> None:

@@ -99,6 +99,7 @@ def test_one_fetcher_per_host_and_each_image_once(tmp_path, ray_local):
         assert sorted(requested) == sorted(shown)  # each distinct image URL exactly once
         assert 36 > len(shown) > 4  # while pages show 36 images in all, in four units
         assert result.stats.get("fetch/image/ok") == len(requested)
+        assert not (staged / "work" / "images" / "pages").exists()  # the pages kept for the units are gone
 
         inline = tmp_path / "inline"
         assert run_build(units, str(inline), config, {"warc": warcs}, show_progress=False, image_stage=False).ok
