@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from flamboyance.shards.executor import StageResult
 
 HELP = "build interleaved-document and image-text-pair shards from WARC files or URL lists"
+IMAGE_STAGE = {"auto": None, "on": True, "off": False}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="let the crawler fetch from private and local addresses (tests, intranets); same as --set fetch.allow_private=true")
     parser.add_argument("--image-warc", nargs="+", default=[], metavar="PATH_OR_URL",
                         help="WARCs holding the images, to replay them instead of downloading (offline builds)")
+    parser.add_argument("--image-stage", choices=sorted(IMAGE_STAGE), default="auto",
+                        help="fetch the images of WARC pages in a stage of their own: each distinct URL once, one fetcher "
+                             "per host for the whole cluster (auto: when the build has many WARC units)")
     parser.add_argument("--output", required=True, help="output folder (local or s3://...)")
     config_arguments(parser, "build settings (see configs/build.yaml)", "images.size=224")
     parser.add_argument("--ray-address", help="Ray cluster address (default: start a local Ray)")
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         show_progress=not args.no_progress,
         save_warc=args.save_warc,
+        image_stage=IMAGE_STAGE[args.image_stage],
     )
     print_summary(result)
     if args.urls:
@@ -67,12 +72,14 @@ def build(
     ray_address: str | None = None,
     show_progress: bool = True,
     save_warc: str | None = None,
+    image_stage: bool | None = None,
 ) -> StageResult:
     """Build WARC files and/or URL lists (paths, globs or URLs) into interleaved and pair shards on Ray.
 
     What ``flamboyance build`` and ``flamboyance.build`` run. Resumable: called again with
     the same arguments, finished units are skipped. ``result.stats`` counts every page,
-    record and image, kept or dropped by reason.
+    record and image, kept or dropped by reason. ``image_stage``: fetch the images of
+    WARC pages once per URL and host before the units run (None: when there are many WARC units).
     """
     from flamboyance.crawl.build import run_build
     from flamboyance.crawl.config import BuildConfig
@@ -94,7 +101,7 @@ def build(
     if url_lists:
         inputs.update(urls=url_lists, save_warc=save_warc)
     result = run_build(units, output, config, inputs=inputs, image_warcs=image_warcs, ray_address=ray_address,
-                       show_progress=show_progress, save_warc=save_warc)
+                       show_progress=show_progress, save_warc=save_warc, image_stage=image_stage)
     remove_caches(output, result.markers)
     return result
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+from collections import Counter
 from pathlib import Path
 
 from aiohttp import web
@@ -160,3 +161,21 @@ def test_a_unit_after_the_image_stage_does_not_extract_again_and_counts_as_the_i
     assert staged_marker["shards"] == inline_marker["shards"]
     assert staged_marker["stats"]["documents/written"] > 0
     assert staged_marker["stats"]["filter/pixels/low_information/kept"] > 0  # images went through every step
+
+
+def test_the_build_command_turns_the_stage_on_for_a_single_warc(tmp_path, ray_local):
+    """``--image-stage on``: one WARC (one unit, below the automatic threshold) still gets the stage."""
+    from flamboyance.cli import main
+
+    routes = {f"/img/{n}.png": slow_image(picture(n)) for n in range(IMAGES)}
+    routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
+    with LocalServer(routes) as server:
+        warcs, _ = write_units(tmp_path, server)
+        for flag, staged in (("on", True), ("off", False)):
+            output = tmp_path / flag
+            assert main(["build", "--warc", *warcs[:1], "--image-stage", flag, "--allow-private", "--set", "filters=null",
+                         "--output", str(output), "--no-progress"]) == 0
+            assert (output / "work" / "images" / "plan.json").exists() == staged, flag
+        requested = [path for path in server.log if path.startswith("/img/")]
+    assert requested and set(Counter(requested).values()) == {2}  # each distinct image URL once per build
+    assert documents(tmp_path / "on").keys() == documents(tmp_path / "off").keys() and len(documents(tmp_path / "on")) == 3
