@@ -129,9 +129,10 @@ _SENTENCE_END = tuple(".!?:;。！？」)\"'”’")
 # Control characters, decoding debris and soft hyphens (invisible break hints that split
 # words for every tokenizer).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\u00ad]")
-# What an lxml tree cannot hold: text with these raises when the pruning moves it. The
-# parser keeps them in some places (after </html>), so they go before parsing; vertical
-# tab and form feed separate words, the rest is debris.
+# What lxml refuses in text set through its API, though its parser keeps them (after
+# </html>, for one): cleaned from the text the pruning moves, not from the whole page
+# (a scan of every page would cost an eighth of extracting it). Vertical tab and form
+# feed separate words; the rest is debris.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Browsers put what follows </body> or </html> into the body; libxml2 drops it.
@@ -235,7 +236,6 @@ def _parse(html: str, page: ExtractedPage) -> etree._Element | None:
     if parser is None:  # lxml parsers must not be shared between threads
         parser = _local.parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=True)
     html = _without_end_tags(_XML_DECLARATION.sub("", html, count=1))
-    html = _NOT_XML.sub(lambda found: " " if found.group() in "\x0b\x0c" else "", html)
     if not html.strip():
         return None
     try:
@@ -480,10 +480,15 @@ def _drop(element: etree._Element) -> None:
     if tail:
         previous = element.getprevious()
         if previous is not None:
-            previous.tail = (previous.tail or "") + tail
+            previous.tail = _xml_text((previous.tail or "") + tail)
         else:
-            parent.text = (parent.text or "") + tail
+            parent.text = _xml_text((parent.text or "") + tail)
     parent.remove(element)
+
+
+def _xml_text(text: str) -> str:
+    """``text`` as lxml accepts it through its API (see ``_NOT_XML``)."""
+    return _NOT_XML.sub(lambda found: " " if found.group() in "\x0b\x0c" else "", text)
 
 
 def _main_container(body: etree._Element, marked: list[etree._Element]) -> etree._Element:
