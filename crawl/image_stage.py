@@ -8,7 +8,7 @@ its images before its units run, in three steps:
 1. ``collect_urls`` (a Ray task per build unit): the unit's pages are read and
    filtered as the unit will (``before_fetch``), and their image URLs are sent to the
    partition of their **host** (``work/images/urls/pNNNNN/UNIT.parquet``); the pages
-   are kept for the unit (``collected_pages.py``), which so extracts them only once;
+   are kept for the unit (``collected_pages.py``), so that it extracts them only once;
 2. ``fetch_partition`` (a Ray task per host partition, a "fetch unit"): the distinct
    URLs of its hosts, fetched in one ``FetchSession``. A host belongs to exactly one
    partition, so cluster-wide one fetcher talks to it, within the per-host limit and
