@@ -22,7 +22,7 @@ from typing import Any
 
 from flamboyance.crawl.collected_pages import FOLDER as PAGES
 from flamboyance.crawl.config import BuildConfig
-from flamboyance.crawl.image_stage import index_image_warcs, run_image_stage
+from flamboyance.crawl.image_stage import check_image_warcs, index_image_warcs, run_image_stage
 from flamboyance.crawl.unit import MARKERS
 from flamboyance.crawl.units import Unit
 from flamboyance.filter.audit import FilterReport
@@ -30,7 +30,6 @@ from flamboyance.filter.report.funnel import FILTERS
 from flamboyance.shards import storage
 from flamboyance.shards.config import to_dict
 from flamboyance.shards.executor import (
-    STATS_FILE,
     StageResult,
     check_plan,
     connect,
@@ -67,6 +66,8 @@ def run_build(
     and one fetcher per host (``crawl/image_stage.py``); None: when there are at least
     ``IMAGE_STAGE_UNITS`` WARC units. URL units always fetch their images inline.
     """
+    if image_warcs:
+        check_image_warcs(image_warcs)
     check_plan(output, {"inputs": inputs, "config": to_dict(config), "units": [unit.to_json() for unit in units]})
     markers = load_markers(storage.join(output, MARKERS))
     remove_unlisted_shards(output, SHARD_SETS, markers)
@@ -92,10 +93,7 @@ def run_build(
     if not result.failed:  # a unit deletes its kept pages itself; this catches one killed in between
         storage.remove_tree(storage.join(output, PAGES))
     result.markers = markers
-    result.stats, result.manifests = merge_markers(output, SHARD_SETS, markers)
-    if stage_stats.to_json():
-        result.stats.merge(stage_stats)
-        storage.write_json(storage.join(output, STATS_FILE), result.stats.to_json())
+    result.stats, result.manifests = merge_markers(output, SHARD_SETS, markers, stage_stats)
     reports = [FilterReport.from_json(marker["filters"]) for marker in markers.values() if "filters" in marker]
     if reports:
         report = FilterReport.total(reports)

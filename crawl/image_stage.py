@@ -35,8 +35,10 @@ from flamboyance.crawl.image_index import PartitionedImages, index_warc, write_f
 from flamboyance.crawl.unit import warc_documents
 from flamboyance.crawl.unit_filters import UnitFilters
 from flamboyance.crawl.units import Unit
+from flamboyance.crawl.warc import PER_RECORD, file_kind
 from flamboyance.filter.dedup.shuffle import bytes_partitions, read_part, write_parts
 from flamboyance.shards import storage
+from flamboyance.shards.config import ConfigError
 from flamboyance.shards.document import Document
 from flamboyance.shards.executor import run_tasks
 from flamboyance.shards.stats import Stats
@@ -48,9 +50,10 @@ URLS = pa.schema([("url", pa.string())])
 KEPT_HEADERS = ("content-type",)
 
 
-def host_partitions(urls: list[str], parts: int) -> list[int]:
+def host_partitions(urls: list[str], parts: int) -> np.ndarray:
+    """The partition of each URL's host: one host, one partition, so one fetcher."""
     hosts = [(urlsplit(url).hostname or "").encode("utf-8", "surrogatepass") for url in urls]
-    return bytes_partitions(hosts, parts).tolist()
+    return bytes_partitions(hosts, parts)
 
 
 def collect_urls(unit: Unit, config: BuildConfig, output: str, parts: int) -> int:
@@ -75,7 +78,7 @@ def collect_urls(unit: Unit, config: BuildConfig, output: str, parts: int) -> in
     write_counts(output, unit.id, stats, filters.pipeline.report() if filters is not None else None)
     urls = sorted(found)
     write_parts(storage.join(output, STAGE, "urls"), unit.id, pa.table({"url": urls}, schema=URLS),
-                np.array(host_partitions(urls, parts), dtype=np.int64))
+                host_partitions(urls, parts))
     return len(urls)
 
 
@@ -130,6 +133,15 @@ def run_image_stage(units: list[Unit], config: BuildConfig, output: str) -> tupl
         storage.write_json(marker, {"parts": parts, "units": [unit.id for unit in units]})
     markers = run_tasks(fetch_partition, [(output, part, config, parts) for part in range(parts)])
     return fetched_images(output, parts), Stats.total(Stats.from_json(m["stats"]) for m in markers)
+
+
+def check_image_warcs(paths: list[str]) -> None:
+    """Refuse image WARCs that can only be read whole (single-stream gzip, ARC), before a
+    build starts: replay reads each image by its record's offset, which they do not have."""
+    whole = [f"{path} is {kind}" for path in paths if (kind := file_kind(path)) != PER_RECORD]
+    if whole:
+        raise ConfigError(f"--image-warc: images are read by offset, but {'; '.join(whole)}: recompress it record by record "
+                          "(e.g. `warcio recompress`)")
 
 
 def index_image_warcs(paths: list[str], output: str) -> PartitionedImages:

@@ -38,6 +38,8 @@ starts inside that body. Gzip WARCs do not have this problem.
 
 from __future__ import annotations
 
+import functools
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -181,10 +183,6 @@ class ArcRecord(WarcRecord):
         return self._status
 
     @property
-    def http_headers(self) -> dict[str, str]:
-        return self._http_dict
-
-    @property
     def robots_tags(self) -> list[str]:
         tags = self._http_dict.get("x-robots-tag")
         return [tags] if tags else []
@@ -205,7 +203,7 @@ def plan_ranges(path: str, unit_bytes: int) -> list[tuple[int, int | None]]:
     if unit_bytes <= 0:
         raise ValueError(f"unit_bytes must be positive, got {unit_bytes}")
     total = storage.size(path)
-    if total > unit_bytes and file_kind(path) != _PER_RECORD:
+    if total > unit_bytes and file_kind(path) != PER_RECORD:
         return [(0, None)]
     starts = list(range(0, max(total, 1), unit_bytes))
     return [(begin, begin + unit_bytes) for begin in starts[:-1]] + [(starts[-1], None)]
@@ -240,8 +238,8 @@ def iter_records(
         limit = total if end is None else min(end, total)
         if start < limit:
             stats.add("warc/bytes", limit - start)
-        kind, quirks = _file_kind(stream, gz)
-        if kind != _PER_RECORD:
+        kind, quirks = _kind_of(path, total)
+        if kind != PER_RECORD:
             if start > 0:
                 raise ValueError(
                     f"{path} is {kind}: it can only be read whole, not from byte {start} "
@@ -264,15 +262,27 @@ def iter_records(
             stats.add("warc/bytes_skipped", (limit if position is None else position) - damaged_from)
 
 
-_PER_RECORD, _SINGLE_STREAM, _ARC = "per-record", "a gzip WARC compressed as one stream", "an ARC file"
+PER_RECORD, _SINGLE_STREAM, _ARC = "per-record", "a gzip WARC compressed as one stream", "an ARC file"
 
 
 def file_kind(path: str) -> str:
     """How a WARC file can be read: ``per-record`` (in byte ranges), or a description of
     why it must be read whole (single-stream gzip, ARC)."""
+    return _kind_of(path, storage.size(path))[0]
+
+
+def _kind_of(path: str, size: int) -> tuple[str, bool]:
+    """``_file_kind`` of a file, sniffed once per process and version of the file: an
+    index lookup (``read_record_at``, once per replayed image) would otherwise inflate the
+    file's first record again each time."""
+    modified = os.path.getmtime(storage.local_path(path)) if storage.is_local(path) else None
+    return _sniffed_kind(path, size, modified)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sniffed_kind(path: str, size: int, modified: float | None) -> tuple[str, bool]:
     with storage.open_input(path) as stream:
-        gz = stream.read(2) == _GZIP_MAGIC[:2]
-        return _file_kind(stream, gz)[0]
+        return _file_kind(stream, stream.read(2) == _GZIP_MAGIC[:2])
 
 
 def _file_kind(stream: IO[bytes], gz: bool) -> tuple[str, bool]:
@@ -281,7 +291,7 @@ def _file_kind(stream: IO[bytes], gz: bool) -> tuple[str, bool]:
     stream.seek(0)
     if not gz:
         head = stream.read(_MAX_HEADER)
-        return (_ARC if head.startswith(_ARC_MARK) else _PER_RECORD), _needs_quirks(head)
+        return (_ARC if head.startswith(_ARC_MARK) else PER_RECORD), _needs_quirks(head)
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     head = b""
     produced = 0
@@ -294,7 +304,7 @@ def _file_kind(stream: IO[bytes], gz: bool) -> tuple[str, bool]:
             try:
                 output = decompressor.decompress(chunk, _SCAN_CHUNK)
             except zlib.error:
-                return _PER_RECORD, False  # damaged: the normal reader counts it
+                return PER_RECORD, False  # damaged: the normal reader counts it
             chunk = decompressor.unconsumed_tail
             produced += len(output)
             if len(head) < _MAX_HEADER:
@@ -307,7 +317,7 @@ def _file_kind(stream: IO[bytes], gz: bool) -> tuple[str, bool]:
                     record_size = body_start + length
             if record_size is not None and produced > record_size + 4:
                 return _SINGLE_STREAM, _needs_quirks(head)  # the first member goes on past the first record
-    return _PER_RECORD, _needs_quirks(head)
+    return PER_RECORD, _needs_quirks(head)
 
 
 def _needs_quirks(head: bytes) -> bool:

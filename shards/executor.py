@@ -113,10 +113,16 @@ def remove_unlisted_shards(output: str, shard_sets: tuple[str, ...], markers: di
                 storage.remove(path)
 
 
-def merge_markers(output: str, shard_sets: tuple[str, ...], markers: dict[str, dict]) -> tuple[Stats, dict[str, dict]]:
-    """Write ``stats.json`` and each shard set's manifest from the markers; return both."""
+def merge_markers(output: str, shard_sets: tuple[str, ...], markers: dict[str, dict],
+                  extra: Stats | None = None) -> tuple[Stats, dict[str, dict]]:
+    """Write ``stats.json`` and each shard set's manifest from the markers; return both.
+
+    ``extra``: counters of work done outside the units (a build's image stage), added in.
+    """
     stats = Stats.total(Stats.from_json(marker["stats"]) for marker in markers.values())
     stats.add("units/done", len(markers))
+    if extra is not None:
+        stats.merge(extra)
     storage.write_json(storage.join(output, STATS_FILE), stats.to_json())
     manifests = {}
     for shard_set in shard_sets:

@@ -59,6 +59,13 @@ def prose(rng: random.Random) -> str:
     return "<p>" + " ".join(sentences) + "</p>"
 
 
+def image_server() -> LocalServer:
+    """The ten images, served slowly enough for overlapping requests to show, and a robots.txt allowing all."""
+    routes = {f"/img/{n}.png": slow_image(picture(n)) for n in range(IMAGES)}
+    routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
+    return LocalServer(routes)
+
+
 def write_units(folder: Path, server: LocalServer, varied: bool = False) -> tuple[list[str], set[str]]:
     """Four WARCs of three pages each; every page shows three of the ten images, so they repeat across units.
 
@@ -84,9 +91,7 @@ def write_units(folder: Path, server: LocalServer, varied: bool = False) -> tupl
 
 
 def test_one_fetcher_per_host_and_each_image_once(tmp_path, ray_local):
-    routes = {f"/img/{n}.png": slow_image(picture(n)) for n in range(IMAGES)}
-    routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
-    with LocalServer(routes) as server:
+    with image_server() as server:
         warcs, shown = write_units(tmp_path, server)
         config = BuildConfig(filters=None, fetch=FetchConfig(max_per_host=1, allow_private=True))
         units = warc_units(warcs, config.unit_bytes)
@@ -136,9 +141,7 @@ def test_a_unit_after_the_image_stage_does_not_extract_again_and_counts_as_the_i
     from flamboyance.crawl.unit import run_unit
     from flamboyance.shards.stats import Stats
 
-    routes = {f"/img/{n}.png": slow_image(picture(n)) for n in range(IMAGES)}
-    routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
-    with LocalServer(routes) as server:
+    with image_server() as server:
         warcs, _ = write_units(tmp_path, server, varied=True)
         config = BuildConfig(filters="m3w", fetch=FetchConfig(max_per_host=1, allow_private=True))
         unit = warc_units(warcs[:1], config.unit_bytes)[0]
@@ -167,9 +170,7 @@ def test_the_build_command_turns_the_stage_on_for_a_single_warc(tmp_path, ray_lo
     """``--image-stage on``: one WARC (one unit, below the automatic threshold) still gets the stage."""
     from flamboyance.cli import main
 
-    routes = {f"/img/{n}.png": slow_image(picture(n)) for n in range(IMAGES)}
-    routes["/robots.txt"] = text("User-agent: *\nAllow: /\n", content_type="text/plain")
-    with LocalServer(routes) as server:
+    with image_server() as server:
         warcs, _ = write_units(tmp_path, server)
         for flag, staged in (("on", True), ("off", False)):
             output = tmp_path / flag
@@ -179,3 +180,19 @@ def test_the_build_command_turns_the_stage_on_for_a_single_warc(tmp_path, ray_lo
         requested = [path for path in server.log if path.startswith("/img/")]
     assert requested and set(Counter(requested).values()) == {2}  # each distinct image URL once per build
     assert documents(tmp_path / "on").keys() == documents(tmp_path / "off").keys() and len(documents(tmp_path / "on")) == 3
+
+
+def test_an_image_warc_that_can_only_be_read_whole_is_refused_in_one_line(wiki_site, tmp_path, capsys):
+    """Replay reads images by record offset; a one-stream gzip WARC has none, so it is named up front."""
+    import gzip
+
+    from flamboyance.cli import main
+
+    one_stream = tmp_path / "images-one-stream.warc.gz"
+    one_stream.write_bytes(gzip.compress(gzip.decompress((wiki_site / "images.warc.gz").read_bytes())))
+    code = main(["build", "--warc", str(wiki_site / "pages.warc.gz"), "--image-warc", str(one_stream),
+                 "--output", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "images-one-stream.warc.gz is a gzip WARC compressed as one stream" in err and "warcio recompress" in err
+    assert not (tmp_path / "out").exists()  # refused before the plan: the fixed command starts afresh

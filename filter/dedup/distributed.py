@@ -29,9 +29,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from flamboyance.filter.dedup import components
 from flamboyance.filter.dedup.config import DedupConfig
-from flamboyance.filter.dedup.drops import DOCUMENT_RULES, alive_rows, unit_drops
+from flamboyance.filter.dedup.drops import DOCUMENT_RULES, unit_drops
 from flamboyance.filter.dedup.images import phash_duplicates
 from flamboyance.filter.dedup.keyed_steps import (
     EXACT_COLUMNS,
@@ -114,15 +116,18 @@ def write_unit_decisions(output: str, number: int, unit_id: str, config: DedupCo
     table = read_records(output, unit_id, ["key", "image_url", "image_phash"])
     keys = table.column("key").to_pylist()
     documents: dict[str, dict[str, Any]] = {}
+    dropped = np.zeros(table.num_rows, dtype=bool)
     for rule in enabled_rules(config):
         drops = unit_drops(output, rule, number)
-        for row, survivor_key, survivor_url, score in zip(rows_of(drops.column("id").to_numpy()).tolist(),
+        rows = rows_of(drops.column("id").to_numpy())
+        dropped[rows] = True
+        for row, survivor_key, survivor_url, score in zip(rows.tolist(),
                                                           *(drops.column(name).to_pylist() for name in ("survivor_key", "survivor_url", "score"))):
             documents[keys[row]] = {
                 "rule": rule, "duplicate_of": None if survivor_key is None else {"key": survivor_key, "url": survivor_url},
                 "score": None if score is None else (int(score) if rule == "paragraphs_repeated" else score),
             }
-    alive = alive_rows(output, number, table.num_rows, enabled_rules(config)).tolist()
+    alive = np.flatnonzero(~dropped).tolist()
     removed = read_part(folder(output, "paragraphs"), number, REMOVED)
     paragraphs = {keys[row]: positions for row, positions in zip(rows_of(removed.column("id").to_numpy()).tolist(),
                                                                  removed.column("positions").to_pylist())}

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from flamboyance.pretrain_encoder.evaluate import SINGLE_TEMPLATE
 from flamboyance.serve.batching import Overloaded
 from flamboyance.serve.inputs import ApiError, Limits, Payload, fetch_config
 from flamboyance.serve.models import BatchSettings, Generation, Models, Ranking
@@ -191,7 +192,7 @@ def create_app(settings: ServeSettings) -> Flask:
         data = payload()
         labels, mode = data.labels(), data.text("mode", required=False, default="zero-shot")
         if mode == "zero-shot":
-            template = data.text("template", required=False, default="a photo of a {c}.")
+            template = data.text("template", required=False, default=SINGLE_TEMPLATE[0])
             if "{c}" not in template:
                 raise ApiError(400, "bad_field", "template must contain {c}, where each label goes")
             scores = encoder().classify(data.image(), labels, template)
@@ -256,5 +257,6 @@ def _softmax(values: list[float]) -> list[float]:
 
     top = max(values)
     weights = [math.exp(value - top) for value in values]
-    return [weight / sum(weights) for weight in weights]
+    total = sum(weights)
+    return [weight / total for weight in weights]
 

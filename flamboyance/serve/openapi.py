@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flamboyance.pretrain_encoder.evaluate import SINGLE_TEMPLATE
 from flamboyance.serve.inputs import Limits
 
 _IMAGE = {
@@ -79,7 +80,7 @@ def openapi(limits: Limits) -> dict[str, Any]:
                     "labels": {"type": "array", "items": text, "minItems": 2, "maxItems": limits.max_labels,
                                "description": "in a form: the JSON text of the list"},
                     "mode": {"type": "string", "enum": ["zero-shot", "flamingo"], "default": "zero-shot"},
-                    "template": {**text, "default": "a photo of a {c}.", "description": "zero-shot prompt; {c} is the label"},
+                    "template": {**text, "default": SINGLE_TEMPLATE[0], "description": "zero-shot prompt; {c} is the label"},
                     "question": {**text, "description": "flamingo mode: rank the labels as answers to this question"},
                     **support,
                 },

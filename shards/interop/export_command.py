@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from flamboyance.shards.interop import FORMATS
+from flamboyance.shards.interop.mmc4 import OPENFLAMINGO_MIN_BYTES
 
 HELP = "export interleaved documents as OBELICS parquet or MMC4 (OpenFlamingo) tars"
 
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-image-bytes",
         type=int,
         default=None,
-        help="mmc4: drop documents with no image this large (default 11000, OpenFlamingo's floor; 0 keeps all)",
+        help=f"mmc4: drop documents with no image this large (default {OPENFLAMINGO_MIN_BYTES}, OpenFlamingo's floor; 0 keeps all)",
     )
     parser.add_argument(
         "--min-similarity",
@@ -68,5 +69,7 @@ def run(args: argparse.Namespace) -> int:
     for name, count in stats.under("export/documents/dropped").items():
         print(f"  dropped/{name}: {count}")
     if stats.get("export/images/under_floor"):
-        print(f"  {stats.get('export/images/under_floor')} of {stats.get('export/images/written')} images under OpenFlamingo's 11000-byte floor")
+        floor = options.get("min_image_bytes", OPENFLAMINGO_MIN_BYTES)
+        print(f"  {stats.get('export/images/under_floor')} of {stats.get('export/images/written')} images under the {floor}-byte floor"
+              f" (OpenFlamingo's: {OPENFLAMINGO_MIN_BYTES})")
     return 0 if stats.get("export/documents/written") else 1
